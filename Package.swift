@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// OpenCV modules the bridge uses, and nothing more (linking all of OpenCV
+// pulls in ~380 shared objects and slows every process start).
+let openCVModules = ["opencv_core", "opencv_imgproc", "opencv_imgcodecs", "opencv_objdetect", "opencv_dnn"]
+// dlib's pkg-config file names BLAS/LAPACK by absolute path, which SwiftPM
+// drops, so the libraries are listed by name. libblas resolves to OpenBLAS
+// through Debian's alternatives when libopenblas0-pthread is installed.
+let dlibLibraries = ["dlib", "blas", "lapack", "jpeg", "png", "z", "sqlite3", "pthread"]
+
+let package = Package(
+    name: "FaceKit",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "FaceKit", targets: ["FaceKit"]),
+        .executable(name: "facekit", targets: ["facekit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(
+            name: "CFaceKitNative",
+            path: "Sources/CFaceKitNative",
+            cxxSettings: [
+                .unsafeFlags(["-I/usr/include/opencv4", "-O2", "-fexceptions", "-Wno-deprecated-declarations"]),
+                .define("DLIB_NO_GUI_SUPPORT"),
+            ],
+            linkerSettings: (openCVModules + dlibLibraries + ["crypto"]).map { .linkedLibrary($0) }
+        ),
+        .target(
+            name: "FaceKit",
+            dependencies: ["CFaceKitNative"],
+            path: "Sources/FaceKit",
+            // Fetch-time conversion scripts (Python, PyPI route only).
+            resources: [.copy("Models/Conversion")]
+        ),
+        .executableTarget(
+            name: "facekit",
+            dependencies: [
+                "FaceKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/facekit"
+        ),
+        .testTarget(
+            name: "FaceKitTests",
+            dependencies: ["FaceKit"],
+            path: "Tests/FaceKitTests"
+        ),
+        .testTarget(
+            name: "FaceKitCLITests",
+            dependencies: ["FaceKit"],
+            path: "Tests/FaceKitCLITests"
+        ),
+    ],
+    cxxLanguageStandard: .cxx17
+)

@@ -1,0 +1,178 @@
+// Face crops as each recognition model expects them.
+//
+// fk_align_deepface follows deepface 0.0.103's extract_face step by step
+// (margin sub-image, rotation about its centre, projected box, integer
+// truncations included), because the embeddings, and so the decisions, move
+// with every pixel of the crop.
+#include "internal.hpp"
+
+#include <cmath>
+#include <opencv2/imgproc.hpp>
+
+namespace {
+
+// deepface's extract_sub_image: the face box with a 50% margin on each side,
+// filled with black where it leaves the image.
+cv::Mat sub_image(const cv::Mat &img, int x, int y, int w, int h, int &rel_x, int &rel_y) {
+    rel_x = int(0.5 * w);
+    rel_y = int(0.5 * h);
+    int x1 = x - rel_x, y1 = y - rel_y, x2 = x + w + rel_x, y2 = y + h + rel_y;
+    if (x1 >= 0 && y1 >= 0 && x2 <= img.cols && y2 <= img.rows)
+        return img(cv::Rect(x1, y1, x2 - x1, y2 - y1));
+    int cx1 = std::max(0, x1), cy1 = std::max(0, y1);
+    int cx2 = std::min(img.cols, x2), cy2 = std::min(img.rows, y2);
+    cv::Mat out = cv::Mat::zeros(h + 2 * rel_y, w + 2 * rel_x, img.type());
+    if (cx2 > cx1 && cy2 > cy1) {
+        int sx = std::max(0, rel_x - x), sy = std::max(0, rel_y - y);
+        int cw = std::min(cx2 - cx1, out.cols - sx), ch = std::min(cy2 - cy1, out.rows - sy);
+        if (cw > 0 && ch > 0)
+            img(cv::Rect(cx1, cy1, cw, ch)).copyTo(out(cv::Rect(sx, sy, cw, ch)));
+    }
+    return out;
+}
+
+// deepface's project_facial_area: where the box centre goes after rotating
+// the sub-image by angle degrees about its centre.
+void project(int x1, int y1, int x2, int y2, double angle, int height, int width, int out[4]) {
+    int direction = angle >= 0 ? 1 : -1;
+    angle = std::fmod(std::abs(angle), 360.0);
+    if (angle == 0) {
+        out[0] = x1; out[1] = y1; out[2] = x2; out[3] = y2;
+        return;
+    }
+    double a = angle * M_PI / 180.0;
+    double x = (x1 + x2) / 2.0 - width / 2.0;
+    double y = (y1 + y2) / 2.0 - height / 2.0;
+    double xn = x * std::cos(a) + y * direction * std::sin(a) + width / 2.0;
+    double yn = -x * direction * std::sin(a) + y * std::cos(a) + height / 2.0;
+    double hw = (x2 - x1) / 2.0, hh = (y2 - y1) / 2.0;
+    out[0] = std::max(int(xn - hw), 0);
+    out[1] = std::max(int(yn - hh), 0);
+    out[2] = std::min(int(xn + hw), width);
+    out[3] = std::min(int(yn + hh), height);
+}
+
+// numpy-style slice: clamps to the image, may be empty.
+cv::Mat slice(const cv::Mat &m, int x1, int y1, int x2, int y2) {
+    x1 = std::clamp(x1, 0, m.cols); x2 = std::clamp(x2, 0, m.cols);
+    y1 = std::clamp(y1, 0, m.rows); y2 = std::clamp(y2, 0, m.rows);
+    if (x2 <= x1 || y2 <= y1) return cv::Mat();
+    return m(cv::Rect(x1, y1, x2 - x1, y2 - y1));
+}
+
+// Least-squares similarity transform (Umeyama) from src to dst points.
+cv::Mat similarity(const std::vector<cv::Point2d> &src, const std::vector<cv::Point2d> &dst) {
+    size_t n = src.size();
+    cv::Point2d ms(0, 0), md(0, 0);
+    for (size_t i = 0; i < n; ++i) { ms += src[i]; md += dst[i]; }
+    ms *= 1.0 / n; md *= 1.0 / n;
+    double var = 0;
+    cv::Matx22d cov(0, 0, 0, 0);
+    for (size_t i = 0; i < n; ++i) {
+        cv::Point2d s = src[i] - ms, d = dst[i] - md;
+        var += s.dot(s);
+        cov(0, 0) += d.x * s.x; cov(0, 1) += d.x * s.y;
+        cov(1, 0) += d.y * s.x; cov(1, 1) += d.y * s.y;
+    }
+    var /= n;
+    cov *= 1.0 / n;
+    cv::Mat w, u, vt;
+    cv::SVD::compute(cv::Mat(cov), w, u, vt);
+    cv::Matx22d S(1, 0, 0, 1);
+    if (cv::determinant(cv::Mat(cov)) < 0) S(1, 1) = -1;
+    cv::Mat R = u * cv::Mat(S) * vt;
+    double trace = w.at<double>(0) * S(0, 0) + w.at<double>(1) * S(1, 1);
+    double scale = var > 0 ? trace / var : 1.0;
+    cv::Mat M(2, 3, CV_64F);
+    for (int r = 0; r < 2; ++r) {
+        M.at<double>(r, 0) = scale * R.at<double>(r, 0);
+        M.at<double>(r, 1) = scale * R.at<double>(r, 1);
+    }
+    M.at<double>(0, 2) = md.x - (M.at<double>(0, 0) * ms.x + M.at<double>(0, 1) * ms.y);
+    M.at<double>(1, 2) = md.y - (M.at<double>(1, 0) * ms.x + M.at<double>(1, 1) * ms.y);
+    return M;
+}
+
+}  // namespace
+
+extern "C" {
+
+fk_status fk_align_deepface(const fk_image *image, int32_t x, int32_t y, int32_t w, int32_t h, int32_t align,
+                            int32_t have_eyes, float lex, float ley, float rex, float rey, fk_image **out,
+                            fk_error *error) {
+    return fk::guarded(error, FK_ERR_INTERNAL, [&] {
+        *out = nullptr;
+        const cv::Mat &img = image->mat;
+        cv::Mat face;
+        if (!align) {
+            face = slice(img, x, y, x + w, y + h);
+        } else {
+            int rx = 0, ry = 0;
+            cv::Mat sub = sub_image(img, x, y, w, h, rx, ry);
+            double angle = 0;
+            cv::Mat rotated = sub;
+            if (have_eyes && sub.rows > 0 && sub.cols > 0) {
+                angle = std::atan2(double(ley) - rey, double(lex) - rex) * 180.0 / M_PI;
+                cv::Point2f centre(float(sub.cols / 2), float(sub.rows / 2));
+                cv::Mat M = cv::getRotationMatrix2D(centre, angle, 1.0);
+                cv::warpAffine(sub, rotated, M, sub.size(), cv::INTER_CUBIC, cv::BORDER_CONSTANT,
+                               cv::Scalar(0, 0, 0));
+            }
+            int box[4];
+            project(rx, ry, rx + w, ry + h, angle, sub.rows, sub.cols, box);
+            face = slice(rotated, box[0], box[1], box[2], box[3]);
+        }
+        auto *result = new fk_image;
+        result->mat = face.clone();  // empty when the box fell outside the image
+        *out = result;
+    });
+}
+
+fk_status fk_align_landmarks(const fk_image *image, const float points[10], int32_t size, fk_image **out,
+                             fk_error *error) {
+    return fk::guarded(error, FK_ERR_INTERNAL, [&] {
+        // The ArcFace 112x112 template, in the order: the person's right eye
+        // (image left), left eye, nose, right and left mouth corners.
+        static const double tmpl[5][2] = {{38.2946, 51.6963}, {73.5318, 51.5014}, {56.0252, 71.7366},
+                                          {41.5493, 92.3655}, {70.7299, 92.2041}};
+        static const int order[5] = {FK_LM_RIGHT_EYE, FK_LM_LEFT_EYE, FK_LM_NOSE, FK_LM_MOUTH_RIGHT,
+                                     FK_LM_MOUTH_LEFT};
+        std::vector<cv::Point2d> src, dst;
+        double s = size / 112.0;
+        for (int i = 0; i < 5; ++i) {
+            src.emplace_back(points[2 * order[i]], points[2 * order[i] + 1]);
+            dst.emplace_back(tmpl[i][0] * s, tmpl[i][1] * s);
+        }
+        cv::Mat M = similarity(src, dst);
+        auto *result = new fk_image;
+        cv::warpAffine(image->mat, result->mat, M, cv::Size(size, size), cv::INTER_LINEAR,
+                       cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
+        *out = result;
+    });
+}
+
+fk_status fk_preprocess_fit(const fk_image *face, int32_t tw, int32_t th, float *out, fk_error *error) {
+    return fk::guarded(error, FK_ERR_INTERNAL, [&] {
+        const cv::Mat &src = face->mat;
+        if (src.empty()) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "empty face crop");
+        // deepface divides by 255 in float64 before resizing, so resize in
+        // float64 too: resizing uint8 would round differently.
+        cv::Mat f;
+        src.convertTo(f, CV_64FC3, 1.0 / 255.0);
+        double factor = std::min(double(th) / src.rows, double(tw) / src.cols);
+        int nw = int(src.cols * factor), nh = int(src.rows * factor);
+        cv::Mat resized;
+        if (nw > 0 && nh > 0) cv::resize(f, resized, cv::Size(nw, nh));
+        else resized = cv::Mat::zeros(std::max(nh, 0), std::max(nw, 0), CV_64FC3);
+        int d0 = th - resized.rows, d1 = tw - resized.cols;
+        cv::Mat padded;
+        if (resized.empty()) padded = cv::Mat::zeros(th, tw, CV_64FC3);
+        else cv::copyMakeBorder(resized, padded, d0 / 2, d0 - d0 / 2, d1 / 2, d1 - d1 / 2, cv::BORDER_CONSTANT,
+                                cv::Scalar(0, 0, 0));
+        if (padded.rows != th || padded.cols != tw) cv::resize(padded, padded, cv::Size(tw, th));
+        cv::Mat f32(th, tw, CV_32FC3, out);
+        padded.convertTo(f32, CV_32FC3);
+    });
+}
+
+}  // extern "C"

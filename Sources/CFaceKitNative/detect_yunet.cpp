@@ -1,0 +1,118 @@
+// deepface's "yunet" backend. OpenCV 4.6's FaceDetectorYN only knows the
+// 2022mar outputs, so the 2023mar network runs through dnn here and its
+// twelve heads (cls, obj, bbox, kps at strides 8, 16, 32) are decoded the way
+// OpenCV 4.8+'s FaceDetectorYN decodes them. deepface's own steps around it
+// (downscale to 640 at most, integer boxes, eye order) follow.
+#include "internal.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <opencv2/dnn.hpp>
+#include <opencv2/imgproc.hpp>
+
+namespace fk {
+namespace {
+
+class YuNetDetector final : public Detector {
+    cv::dnn::Net net_;
+    std::vector<std::string> names_;
+    cv::Mat padded_;  // reused between calls
+
+public:
+    explicit YuNetDetector(const std::vector<std::string> &paths) {
+        if (paths.empty()) throw Failure(FK_ERR_INVALID_ARGUMENT, "yunet needs its ONNX file");
+        try {
+            net_ = cv::dnn::readNetFromONNX(paths[0]);
+        } catch (const cv::Exception &e) {
+            throw Failure(FK_ERR_MODEL_LOAD, "cannot load YuNet " + paths[0] + ": " + e.what());
+        }
+        for (const char *head : {"cls", "obj", "bbox", "kps"})
+            for (int stride : {8, 16, 32}) names_.push_back(std::string(head) + "_" + std::to_string(stride));
+    }
+
+    std::vector<Face> detect(const cv::Mat &input, float threshold) override {
+        if (threshold < 0) threshold = 0.9f;
+        const float nms_threshold = 0.3f;
+        const int top_k = 5000;
+        cv::Mat img = input;
+        double r = 1.0;
+        bool resized = false;
+        if (img.rows > 640 || img.cols > 640) {
+            r = 640.0 / std::max(img.rows, img.cols);
+            cv::resize(input, img, cv::Size(int(input.cols * r), int(input.rows * r)));
+            resized = true;
+        }
+        const int W = img.cols, H = img.rows;
+        const int pw = ((W - 1) / 32 + 1) * 32, ph = ((H - 1) / 32 + 1) * 32;
+        cv::copyMakeBorder(img, padded_, 0, ph - H, 0, pw - W, cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
+        net_.setInput(cv::dnn::blobFromImage(padded_));
+        std::vector<cv::Mat> outs;
+        net_.forward(outs, names_);
+
+        std::vector<cv::Rect2i> boxes;
+        std::vector<float> scores;
+        std::vector<std::array<float, 15>> rows;
+        const int strides[3] = {8, 16, 32};
+        for (int s = 0; s < 3; ++s) {
+            const int stride = strides[s], cols = pw / stride, nrows = ph / stride;
+            const float *cls = outs[s].ptr<float>(), *obj = outs[s + 3].ptr<float>();
+            const float *bbox = outs[s + 6].ptr<float>(), *kps = outs[s + 9].ptr<float>();
+            for (int rr = 0; rr < nrows; ++rr)
+                for (int c = 0; c < cols; ++c) {
+                    const int idx = rr * cols + c;
+                    float cs = std::clamp(cls[idx], 0.f, 1.f), os = std::clamp(obj[idx], 0.f, 1.f);
+                    float score = std::sqrt(cs * os);
+                    if (score < threshold) continue;  // NMSBoxes drops these anyway
+                    float cx = (c + bbox[idx * 4 + 0]) * stride, cy = (rr + bbox[idx * 4 + 1]) * stride;
+                    float w = std::exp(bbox[idx * 4 + 2]) * stride, h = std::exp(bbox[idx * 4 + 3]) * stride;
+                    std::array<float, 15> row;
+                    row[0] = cx - w / 2; row[1] = cy - h / 2; row[2] = w; row[3] = h;
+                    for (int n = 0; n < 5; ++n) {
+                        row[4 + 2 * n] = (kps[idx * 10 + 2 * n] + c) * stride;
+                        row[5 + 2 * n] = (kps[idx * 10 + 2 * n + 1] + rr) * stride;
+                    }
+                    row[14] = score;
+                    boxes.emplace_back(int(row[0]), int(row[1]), int(row[2]), int(row[3]));
+                    scores.push_back(score);
+                    rows.push_back(row);
+                }
+        }
+        std::vector<int> keep;
+        cv::dnn::NMSBoxes(boxes, scores, threshold, nms_threshold, keep, 1.f, top_k);
+
+        std::vector<Face> faces;
+        for (int k : keep) {
+            const auto &f = rows[k];
+            // deepface: ints first, clamp x and y at 0, then undo the resize.
+            int x = std::max(int(f[0]), 0), y = std::max(int(f[1]), 0), w = int(f[2]), h = int(f[3]);
+            int re_x = int(f[4]), re_y = int(f[5]), le_x = int(f[6]), le_y = int(f[7]);
+            if (resized) {
+                x = int(x / r); y = int(y / r); w = int(w / r); h = int(h / r);
+                re_x = int(re_x / r); re_y = int(re_y / r); le_x = int(le_x / r); le_y = int(le_y / r);
+            }
+            Face out;
+            out.x = float(x); out.y = float(y); out.w = float(w); out.h = float(h);
+            out.confidence = f[14];
+            // YuNet's first eye is the one on the image's left: the person's right.
+            out.set_landmark(FK_LM_RIGHT_EYE, float(re_x), float(re_y));
+            out.set_landmark(FK_LM_LEFT_EYE, float(le_x), float(le_y));
+            // deepface keeps only the eyes; the rest (unscaled floats) serve
+            // the 5-point alignment.
+            double inv = 1.0 / r;
+            out.set_landmark(FK_LM_NOSE, float(f[8] * inv), float(f[9] * inv));
+            out.set_landmark(FK_LM_MOUTH_RIGHT, float(f[10] * inv), float(f[11] * inv));
+            out.set_landmark(FK_LM_MOUTH_LEFT, float(f[12] * inv), float(f[13] * inv));
+            faces.push_back(out);
+        }
+        return faces;
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Detector> make_yunet_detector(const std::vector<std::string> &paths) {
+    return std::make_unique<YuNetDetector>(paths);
+}
+
+}  // namespace fk

