@@ -176,3 +176,37 @@ fk_status fk_preprocess_fit(const fk_image *face, int32_t tw, int32_t th, float 
 }
 
 }  // extern "C"
+
+#include <sys/mman.h>
+
+fk_image::~fk_image() {
+    mat.release();
+    if (mapping) munmap(mapping, mapping_length);
+}
+
+extern "C" {
+
+// deepface pads the whole image by half its size before detecting. Done with
+// copyMakeBorder that is a buffer four times the image, written in full; here
+// the buffer is an anonymous mapping and only the image itself is copied in,
+// so the border stays on the kernel's zero page: same pixels, a quarter of
+// the memory and no time spent writing zeros.
+fk_status fk_image_pad_zero(const fk_image *image, int32_t top, int32_t bottom, int32_t left, int32_t right,
+                            fk_image **out, fk_error *error) {
+    return fk::guarded(error, FK_ERR_INTERNAL, [&] {
+        const cv::Mat &src = image->mat;
+        if (top < 0 || bottom < 0 || left < 0 || right < 0) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "negative padding");
+        const int rows = src.rows + top + bottom, cols = src.cols + left + right;
+        const size_t step = size_t(cols) * 3, length = step * size_t(rows);
+        void *mem = mmap(nullptr, std::max<size_t>(length, 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED) throw fk::Failure(FK_ERR_TOO_LARGE, "cannot map memory for the padded image");
+        auto *result = new fk_image;
+        result->mapping = mem;
+        result->mapping_length = std::max<size_t>(length, 1);
+        result->mat = cv::Mat(rows, cols, CV_8UC3, mem, step);
+        src.copyTo(result->mat(cv::Rect(left, top, src.cols, src.rows)));
+        *out = result;
+    });
+}
+
+}  // extern "C"

@@ -13,6 +13,14 @@
 
 struct fk_image {
     cv::Mat mat;  // CV_8UC3, BGR
+    // Set when mat lives in an anonymous mapping (see fk_image_pad): pages
+    // never written stay the kernel's shared zero page and cost no memory.
+    void *mapping = nullptr;
+    size_t mapping_length = 0;
+    fk_image() = default;
+    fk_image(const fk_image &) = delete;
+    fk_image &operator=(const fk_image &) = delete;
+    ~fk_image();
 };
 
 namespace fk {

@@ -118,9 +118,10 @@ fk_status fk_detector_find_eyes(fk_detector *detector, const fk_image *image, in
 fk_status fk_align_deepface(const fk_image *image, int32_t x, int32_t y, int32_t w, int32_t h,
                             int32_t align, int32_t have_eyes, float left_eye_x, float left_eye_y,
                             float right_eye_x, float right_eye_y, fk_image **out, fk_error *error);
-// Adds a constant black border (cv::copyMakeBorder).
-fk_status fk_image_pad(const fk_image *image, int32_t top, int32_t bottom, int32_t left,
-                       int32_t right, fk_image **out, fk_error *error);
+// Adds a black border, as cv::copyMakeBorder with zeros does, without
+// spending memory on the border (it stays unwritten in an anonymous mapping).
+fk_status fk_image_pad_zero(const fk_image *image, int32_t top, int32_t bottom, int32_t left,
+                            int32_t right, fk_image **out, fk_error *error);
 // Five-point similarity alignment to the ArcFace/SFace 112x112 template,
 // scaled to size x size. points are the 5 landmarks in fk_face slot order.
 fk_status fk_align_landmarks(const fk_image *image, const float points[10], int32_t size,

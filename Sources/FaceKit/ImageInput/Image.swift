@@ -44,7 +44,7 @@ public final class Image: @unchecked Sendable {
     }
 
     func padded(top: Int, bottom: Int, left: Int, right: Int) throws -> Image {
-        Image(handle: try Native.make { fk_image_pad(handle, Int32(top), Int32(bottom), Int32(left), Int32(right), $0, $1) })
+        Image(handle: try Native.make { fk_image_pad_zero(handle, Int32(top), Int32(bottom), Int32(left), Int32(right), $0, $1) })
     }
 
     func copy() throws -> Image { try padded(top: 0, bottom: 0, left: 0, right: 0) }

@@ -9,6 +9,11 @@ public final class FaceEngine: Sendable {
     public let loader: ImageLoader
     /// How many images are processed at once (and copies of each network kept).
     public let workers: Int
+    /// Copies of each recognition network. One is enough: a face embeds in
+    /// less time than an image takes to decode and detect, so with the other
+    /// stages running side by side the network stays busy, and each copy
+    /// costs its weights again in memory (SFace: ~40 MB).
+    let recognizerCopies = ProcessInfo.processInfo.environment["FACEKIT_RECOGNIZER_COPIES"].flatMap(Int.init) ?? 1
     /// FACEKIT_PROFILE=1 prints per-image stage timings to stderr.
     let profile = ProcessInfo.processInfo.environment["FACEKIT_PROFILE"] == "1"
 
@@ -45,8 +50,8 @@ public final class FaceEngine: Sendable {
             let paths = try info.files.map { try store.require($0, for: info.name) }
             let model: any FaceRecognizer
             switch info.name {
-            case RecognitionModels.sface.name: model = try SFaceRecognizer(path: paths[0], workers: workers)
-            case RecognitionModels.dlib.name: model = try DlibRecognizer(path: paths[0], workers: workers)
+            case RecognitionModels.sface.name: model = try SFaceRecognizer(path: paths[0], workers: recognizerCopies)
+            case RecognitionModels.dlib.name: model = try DlibRecognizer(path: paths[0], workers: recognizerCopies)
             default: throw FaceKitError.unknownModel(info.name, known: RecognitionModels.all.map(\.name))
             }
             cache[info.name] = model
