@@ -19,8 +19,8 @@ struct Evaluate: ParsableCommand {
     @Option(name: .long, help: "Detector(s), comma separated.")
     var detectors: String = "yunet"
 
-    @Option(help: "Face crop(s), comma separated: deepface, landmarks.")
-    var alignments: String = "deepface"
+    @Option(help: "Face crop(s), comma separated: deepface, landmarks (5-point; only for detectors with 5 landmarks).")
+    var alignments: String = "deepface,landmarks"
 
     @Option(help: "Distance metric.")
     var metric: String = "cosine"
@@ -40,9 +40,13 @@ struct Evaluate: ParsableCommand {
             let engine = FaceEngine()
             var reports: [EvaluationReport] = []
             for detectorName in detectors.split(separator: ",").map(String.init) {
+                let detector = try DetectorBackend.named(detectorName)
                 for alignmentName in alignments.split(separator: ",").map(String.init) {
-                    let detection = DetectionOptions(detector: try DetectorBackend.named(detectorName),
-                                                     alignment: try AlignmentMode.named(alignmentName))
+                    let alignment = try AlignmentMode.named(alignmentName)
+                    // The 5-point crop needs five landmarks; other detectors would
+                    // silently fall back to deepface's crop and repeat its row.
+                    if alignment == .landmarks && !detector.givesFiveLandmarks { continue }
+                    let detection = DetectionOptions(detector: detector, alignment: alignment)
                     let options = FaceEngine.VerifyOptions(metric: try DistanceMetric.named(metric), detection: detection)
                     reports += try engine.evaluate(pairs: labelled, imagesDirectory: dir, models: models, options: options,
                                                    keepPairs: perPair)

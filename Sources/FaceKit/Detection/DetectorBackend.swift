@@ -36,4 +36,8 @@ public enum DetectorBackend: String, CaseIterable, Sendable, Codable {
     /// Whether every face it returns comes with both eyes; the others fall
     /// back to the Haar eye finder, as deepface does.
     var givesEyes: Bool { self == .yunet || self == .dlib || self == .mtcnn }
+
+    /// Whether it finds eyes, nose and mouth corners, which the 5-point
+    /// alignment needs.
+    public var givesFiveLandmarks: Bool { self == .yunet || self == .mtcnn }
 }

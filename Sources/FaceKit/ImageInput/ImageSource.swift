@@ -8,10 +8,14 @@ public enum ImageSource: Sendable, Equatable {
     case data(Data, name: String = "bytes")
     case base64(String)
 
-    /// Reads a command-line style argument: `data:` URIs are base64, anything
-    /// else is a path.
+    /// Reads a command-line style argument: `data:` URIs are base64, `-` is
+    /// the bytes on standard input, anything else is a path.
     public init(argument: String) {
-        self = argument.hasPrefix("data:") ? .base64(argument) : .path(argument)
+        if argument == "-" {
+            self = .data(FileHandle.standardInput.readDataToEndOfFile(), name: "stdin")
+        } else {
+            self = argument.hasPrefix("data:") ? .base64(argument) : .path(argument)
+        }
     }
 
     /// How the image is named in messages and results.
