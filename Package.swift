@@ -2,8 +2,12 @@
 import PackageDescription
 
 // OpenCV modules the bridge uses, and nothing more (linking all of OpenCV
-// pulls in ~380 shared objects and slows every process start).
-let openCVModules = ["opencv_core", "opencv_imgproc", "opencv_imgcodecs", "opencv_objdetect", "opencv_dnn"]
+// pulls in ~380 shared objects and slows every process start). Not
+// opencv_imgcodecs: on Debian it drags in GDAL and ~130 more libraries
+// (~40 MB resident), so codecs.cpp calls the image libraries directly (jpeg,
+// png and z come with dlib's list below).
+let openCVModules = ["opencv_core", "opencv_imgproc", "opencv_objdetect", "opencv_dnn"]
+let imageLibraries = ["webp", "tiff"]
 // dlib's pkg-config file names BLAS/LAPACK by absolute path, which SwiftPM
 // drops, so the libraries are listed by name. libblas resolves to OpenBLAS
 // through Debian's alternatives when libopenblas0-pthread is installed.
@@ -27,7 +31,7 @@ let package = Package(
                 .unsafeFlags(["-I/usr/include/opencv4", "-O2", "-fexceptions", "-Wno-deprecated-declarations"]),
                 .define("DLIB_NO_GUI_SUPPORT"),
             ],
-            linkerSettings: (openCVModules + dlibLibraries + ["crypto"]).map { .linkedLibrary($0) }
+            linkerSettings: (openCVModules + dlibLibraries + imageLibraries + ["crypto"]).map { .linkedLibrary($0) }
         ),
         .target(
             name: "FaceKit",

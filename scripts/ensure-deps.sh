@@ -5,10 +5,11 @@
 set -euo pipefail
 
 packages=(
-  libopencv-dev opencv-data          # OpenCV 4.6: imgcodecs, imgproc, objdetect, dnn; Haar cascades
+  libopencv-dev opencv-data          # OpenCV 4.6: imgproc, objdetect, dnn; Haar cascades
   libdlib-dev libopenblas0-pthread   # dlib 19.24, with OpenBLAS as libblas (10x faster ResNet)
   libopenblas-dev liblapack-dev
   libjpeg-dev libpng-dev zlib1g-dev libsqlite3-dev  # what libdlib links against
+  libwebp-dev libtiff-dev            # with libjpeg and libpng, FaceKit's own image codecs
   libssl-dev                         # SHA-256 of model files
   python3 python3-venv python3-pip   # model fetch from PyPI and its one-time conversions
   curl bzip2 ca-certificates         # model fetch from official URLs

@@ -1,9 +1,9 @@
 // Image decoding with a size check that runs before any pixel is allocated,
 // plus the small drawing and copying helpers the Swift side needs.
+#include "codecs.hpp"
 #include "internal.hpp"
 
 #include <algorithm>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 namespace {
@@ -170,12 +170,9 @@ fk_status fk_image_decode(const uint8_t *data, size_t length, int64_t max_pixels
                                   " pixels, above the limit of " + std::to_string(max_pixels) + " pixels");
         if (p.truncated)
             throw fk::Failure(FK_ERR_DECODE, "the " + p.format + " data is truncated");
-        cv::Mat buf(1, int(std::min<size_t>(length, INT32_MAX)), CV_8U, const_cast<uint8_t *>(data));
-        // IMREAD_COLOR applies the EXIF orientation and brings grey, 16-bit
-        // and alpha images to 8-bit BGR, exactly as deepface's cv2.imread does.
-        cv::Mat m = cv::imdecode(buf, cv::IMREAD_COLOR);
-        if (m.empty()) throw fk::Failure(FK_ERR_DECODE, "the " + p.format + " data could not be decoded");
-        *out = wrap(std::move(m));
+        // Like deepface's cv2.imread: EXIF orientation applied, grey, 16-bit
+        // and alpha images brought to 8-bit BGR.
+        *out = wrap(fk::decode_image(data, length, p.format));
     });
 }
 
@@ -203,8 +200,7 @@ fk_status fk_image_copy_bgr(const fk_image *image, uint8_t *buf, size_t capacity
 
 fk_status fk_image_write(const fk_image *image, const char *path, fk_error *error) {
     return fk::guarded(error, FK_ERR_IO, [&] {
-        if (!cv::imwrite(path, image->mat))
-            throw fk::Failure(FK_ERR_IO, std::string("could not write ") + path);
+        fk::write_image(image->mat, path);
     });
 }
 
@@ -229,16 +225,6 @@ fk_status fk_image_draw_face(fk_image *image, int32_t x, int32_t y, int32_t w, i
             cv::putText(m, label, cv::Point(x + 2, ty), cv::FONT_HERSHEY_SIMPLEX, scale, cv::Scalar(0, 0, 0),
                         thickness);
         }
-    });
-}
-
-fk_status fk_image_pad(const fk_image *image, int32_t top, int32_t bottom, int32_t left, int32_t right,
-                       fk_image **out, fk_error *error) {
-    return fk::guarded(error, FK_ERR_INTERNAL, [&] {
-        cv::Mat padded;
-        cv::copyMakeBorder(image->mat, padded, top, bottom, left, right, cv::BORDER_CONSTANT,
-                           cv::Scalar(0, 0, 0));
-        *out = wrap(std::move(padded));
     });
 }
 

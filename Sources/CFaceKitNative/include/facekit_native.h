@@ -56,7 +56,7 @@ int32_t fk_image_width(const fk_image *image);
 int32_t fk_image_height(const fk_image *image);
 // Copies packed BGR pixels into buf (capacity >= 3 * width * height).
 fk_status fk_image_copy_bgr(const fk_image *image, uint8_t *buf, size_t capacity, fk_error *error);
-// Encodes by extension (".jpg", ".png", ...) and writes to path.
+// Encodes as JPEG (".jpg", ".jpeg") or PNG (".png") by extension and writes to path.
 fk_status fk_image_write(const fk_image *image, const char *path, fk_error *error);
 // Draws a box, an optional label and landmark points, in place.
 fk_status fk_image_draw_face(fk_image *image, int32_t x, int32_t y, int32_t w, int32_t h,

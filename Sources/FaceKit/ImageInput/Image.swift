@@ -38,7 +38,7 @@ public final class Image: @unchecked Sendable {
         self.init(handle: h)
     }
 
-    /// Encodes by the path's extension (.jpg, .png, ...).
+    /// Encodes as JPEG or PNG by the path's extension (.jpg, .jpeg, .png).
     public func write(to path: String) throws {
         try Native.check { fk_image_write(handle, path, $0) }
     }
