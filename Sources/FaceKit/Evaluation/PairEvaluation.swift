@@ -6,6 +6,12 @@ public struct LabelledPair: Sendable, Hashable {
     public let second: String
     public let same: Bool
 
+    public init(first: String, second: String, same: Bool) {
+        self.first = first
+        self.second = second
+        self.same = same
+    }
+
     /// Reads a CSV with a header naming file_x, file_y and Decision (Yes/No).
     public static func read(csv url: URL) throws -> [LabelledPair] {
         let text: String
