@@ -17,8 +17,13 @@ cv::Mat sub_image(const cv::Mat &img, int x, int y, int w, int h, int &rel_x, in
     rel_x = int(0.5 * w);
     rel_y = int(0.5 * h);
     int x1 = x - rel_x, y1 = y - rel_y, x2 = x + w + rel_x, y2 = y + h + rel_y;
-    if (x1 >= 0 && y1 >= 0 && x2 <= img.cols && y2 <= img.rows)
-        return img(cv::Rect(x1, y1, x2 - x1, y2 - y1));
+    if (x1 >= 0 && y1 >= 0 && x2 <= img.cols && y2 <= img.rows) {
+        // A fresh header over the same pixels, not a ROI: OpenCV lets some
+        // operations read past a ROI into its parent, while deepface's numpy
+        // slice ends at its edges, so the rotation must see black there.
+        cv::Mat roi = img(cv::Rect(x1, y1, x2 - x1, y2 - y1));
+        return cv::Mat(roi.rows, roi.cols, roi.type(), roi.data, roi.step);
+    }
     int cx1 = std::max(0, x1), cy1 = std::max(0, y1);
     int cx2 = std::min(img.cols, x2), cy2 = std::min(img.rows, y2);
     cv::Mat out = cv::Mat::zeros(h + 2 * rel_y, w + 2 * rel_x, img.type());
@@ -58,6 +63,32 @@ cv::Mat slice(const cv::Mat &m, int x1, int y1, int x2, int y2) {
     y1 = std::clamp(y1, 0, m.rows); y2 = std::clamp(y2, 0, m.rows);
     if (x2 <= x1 || y2 <= y1) return cv::Mat();
     return m(cv::Rect(x1, y1, x2 - x1, y2 - y1));
+}
+
+// deepface rotates the whole margin sub-image and then keeps only the box
+// rows [y1, y2). Computing just those rows is the same warp: OpenCV inverts
+// the matrix and maps each destination pixel independently, so the inverse
+// below (OpenCV's own arithmetic) with its row offset folded into the
+// translation gives the same source coordinates, at a fraction of the cost.
+cv::Mat rotated_rows(const cv::Mat &sub, double angle, int y1, int y2) {
+    y1 = std::clamp(y1, 0, sub.rows);
+    y2 = std::clamp(y2, 0, sub.rows);
+    if (y2 <= y1) return cv::Mat();
+    cv::Point2f centre(float(sub.cols / 2), float(sub.rows / 2));
+    cv::Mat M = cv::getRotationMatrix2D(centre, angle, 1.0);
+    double *m = M.ptr<double>();
+    double D = m[0] * m[4] - m[1] * m[3];
+    D = D != 0 ? 1. / D : 0;
+    double a11 = m[4] * D, a22 = m[0] * D;
+    m[0] = a11; m[1] *= -D; m[3] *= -D; m[4] = a22;
+    double b1 = -m[0] * m[2] - m[1] * m[5];
+    double b2 = -m[3] * m[2] - m[4] * m[5];
+    m[2] = b1 + m[1] * y1;
+    m[5] = b2 + m[4] * y1;
+    cv::Mat out;
+    cv::warpAffine(sub, out, M, cv::Size(sub.cols, y2 - y1), cv::INTER_CUBIC | cv::WARP_INVERSE_MAP,
+                   cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
+    return out;
 }
 
 // Least-squares similarity transform (Umeyama) from src to dst points.
@@ -110,17 +141,16 @@ fk_status fk_align_deepface(const fk_image *image, int32_t x, int32_t y, int32_t
             int rx = 0, ry = 0;
             cv::Mat sub = sub_image(img, x, y, w, h, rx, ry);
             double angle = 0;
-            cv::Mat rotated = sub;
-            if (have_eyes && sub.rows > 0 && sub.cols > 0) {
+            if (have_eyes && sub.rows > 0 && sub.cols > 0)
                 angle = std::atan2(double(ley) - rey, double(lex) - rex) * 180.0 / M_PI;
-                cv::Point2f centre(float(sub.cols / 2), float(sub.rows / 2));
-                cv::Mat M = cv::getRotationMatrix2D(centre, angle, 1.0);
-                cv::warpAffine(sub, rotated, M, sub.size(), cv::INTER_CUBIC, cv::BORDER_CONSTANT,
-                               cv::Scalar(0, 0, 0));
-            }
             int box[4];
             project(rx, ry, rx + w, ry + h, angle, sub.rows, sub.cols, box);
-            face = slice(rotated, box[0], box[1], box[2], box[3]);
+            if (have_eyes && sub.rows > 0 && sub.cols > 0) {
+                face = rotated_rows(sub, angle, box[1], box[3]);
+                face = slice(face, box[0], 0, box[2], face.rows);
+            } else {
+                face = slice(sub, box[0], box[1], box[2], box[3]);
+            }
         }
         auto *result = new fk_image;
         result->mat = face.clone();  // empty when the box fell outside the image
