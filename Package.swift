@@ -18,10 +18,16 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "FaceKit", targets: ["FaceKit"]),
+        .library(name: "FaceKitServer", targets: ["FaceKitServer"]),
         .executable(name: "facekit", targets: ["facekit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(
@@ -40,11 +46,25 @@ let package = Package(
             // Fetch-time conversion scripts (Python, PyPI route only).
             resources: [.copy("Models/Conversion")]
         ),
+        .target(
+            name: "FaceKitServer",
+            dependencies: [
+                "FaceKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Sources/FaceKitServer"
+        ),
         .executableTarget(
             name: "facekit",
             dependencies: [
                 "FaceKit",
+                "FaceKitServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/facekit"
         ),
@@ -57,6 +77,14 @@ let package = Package(
             name: "FaceKitCLITests",
             dependencies: ["FaceKit"],
             path: "Tests/FaceKitCLITests"
+        ),
+        .testTarget(
+            name: "FaceKitServerTests",
+            dependencies: [
+                "FaceKitServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/FaceKitServerTests"
         ),
     ],
     cxxLanguageStandard: .cxx17

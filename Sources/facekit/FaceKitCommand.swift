@@ -2,7 +2,7 @@ import ArgumentParser
 import FaceKit
 
 @main
-struct FaceKitCommand: ParsableCommand {
+struct FaceKitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "facekit",
         abstract: "Face detection, alignment, embeddings and verification, compatible with deepface.",
@@ -12,5 +12,5 @@ struct FaceKitCommand: ParsableCommand {
         69 model files missing or invalid (run `facekit models pull`); 70 processing failure.
         """,
         version: FaceKitVersion.string,
-        subcommands: [Verify.self, Represent.self, Extract.self, Evaluate.self, Models.self])
+        subcommands: [Verify.self, Represent.self, Extract.self, Evaluate.self, Models.self, Serve.self])
 }

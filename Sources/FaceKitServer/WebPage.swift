@@ -1,0 +1,162 @@
+/// The page at /: drop two photos, get deepface's verify result with both
+/// faces boxed. Plain HTML, CSS and JS in the binary, so it needs no build
+/// step and no files next to the server.
+enum WebPage {
+    static let html = #"""
+    <!doctype html>
+    <html lang="en">
+    <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>FaceKit</title>
+    <style>
+      :root { font-family: system-ui, sans-serif; color: #1d2330; background: #f5f6f8; }
+      body { max-width: 980px; margin: 0 auto; padding: 24px; }
+      h1 { font-size: 1.4rem; margin: 0 0 4px; }
+      p.lead { margin: 0 0 20px; color: #566; }
+      .controls { display: flex; flex-wrap: wrap; gap: 12px; margin-bottom: 16px; align-items: end; }
+      label { font-size: .85rem; display: flex; flex-direction: column; gap: 4px; }
+      select, input { font: inherit; padding: 4px 6px; }
+      .pair { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
+      .drop { position: relative; border: 2px dashed #99a; border-radius: 10px; min-height: 280px; background: #fff;
+              display: flex; align-items: center; justify-content: center; cursor: pointer; overflow: hidden; }
+      .drop.over { border-color: #2a6ef0; background: #eef4ff; }
+      .drop span { color: #778; }
+      .drop canvas { max-width: 100%; max-height: 420px; display: none; }
+      .drop.loaded canvas { display: block; }
+      .drop.loaded span { display: none; }
+      #result { margin-top: 18px; padding: 14px 16px; border-radius: 10px; background: #fff; min-height: 24px; }
+      #result.same { border-left: 6px solid #1a9b4b; }
+      #result.different { border-left: 6px solid #c8392b; }
+      #result.error { border-left: 6px solid #c87f2b; }
+      #decision { font-size: 1.2rem; font-weight: 600; }
+      table { border-collapse: collapse; margin-top: 8px; }
+      td { padding: 2px 14px 2px 0; font-variant-numeric: tabular-nums; }
+    </style>
+    </head>
+    <body>
+    <h1>FaceKit</h1>
+    <p class="lead">Drop two photos to see whether they show the same person (deepface's verify).</p>
+    <div class="controls">
+      <label>Model <select id="model"><option>SFace</option><option>Dlib</option></select></label>
+      <label>Detector <select id="detector"><option>yunet</option><option>mtcnn</option><option>dlib</option><option>ssd</option><option>opencv</option></select></label>
+      <label>Metric <select id="metric"><option>cosine</option><option>euclidean</option><option>euclidean_l2</option><option>angular</option></select></label>
+      <label>API key (if the server needs one) <input id="key" type="password" autocomplete="off" size="24"></label>
+    </div>
+    <div class="pair">
+      <div class="drop" id="drop1"><span>Drop photo 1 here, or click</span><canvas></canvas><input type="file" accept="image/*" hidden></div>
+      <div class="drop" id="drop2"><span>Drop photo 2 here, or click</span><canvas></canvas><input type="file" accept="image/*" hidden></div>
+    </div>
+    <div id="result"><span id="decision">Waiting for two photos.</span><table id="details"></table></div>
+    <script>
+    "use strict";
+    const files = [null, null];
+    const bitmaps = [null, null];
+    const keyInput = document.getElementById("key");
+    keyInput.value = localStorage.getItem("facekit-key") || "";
+    keyInput.addEventListener("change", () => { localStorage.setItem("facekit-key", keyInput.value); verify(); });
+    for (const id of ["model", "detector", "metric"]) document.getElementById(id).addEventListener("change", verify);
+
+    function setUp(index) {
+      const zone = document.getElementById("drop" + (index + 1));
+      const input = zone.querySelector("input");
+      zone.addEventListener("click", () => input.click());
+      input.addEventListener("change", () => { if (input.files[0]) load(index, input.files[0]); });
+      zone.addEventListener("dragover", e => { e.preventDefault(); zone.classList.add("over"); });
+      zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+      zone.addEventListener("drop", e => {
+        e.preventDefault();
+        zone.classList.remove("over");
+        if (e.dataTransfer.files[0]) load(index, e.dataTransfer.files[0]);
+      });
+    }
+    setUp(0); setUp(1);
+
+    async function load(index, file) {
+      files[index] = file;
+      bitmaps[index] = await createImageBitmap(file, { imageOrientation: "from-image" });
+      draw(index, null);
+      verify();
+    }
+
+    function draw(index, area) {
+      const zone = document.getElementById("drop" + (index + 1));
+      const canvas = zone.querySelector("canvas");
+      const bitmap = bitmaps[index];
+      if (!bitmap) return;
+      canvas.width = bitmap.width;
+      canvas.height = bitmap.height;
+      const ctx = canvas.getContext("2d");
+      ctx.drawImage(bitmap, 0, 0);
+      zone.classList.add("loaded");
+      if (!area) return;
+      const line = Math.max(2, Math.round(bitmap.width / 200));
+      ctx.lineWidth = line;
+      ctx.strokeStyle = "#2af05a";
+      ctx.strokeRect(area.x, area.y, area.w, area.h);
+      ctx.fillStyle = "#f0d12a";
+      for (const eye of [area.left_eye, area.right_eye]) {
+        if (!eye) continue;
+        ctx.beginPath();
+        ctx.arc(eye[0], eye[1], line * 1.5, 0, 2 * Math.PI);
+        ctx.fill();
+      }
+    }
+
+    function show(kind, decision, rows) {
+      const box = document.getElementById("result");
+      box.className = kind;
+      document.getElementById("decision").textContent = decision;
+      const table = document.getElementById("details");
+      table.replaceChildren();
+      for (const [name, value] of rows) {
+        const tr = table.insertRow();
+        tr.insertCell().textContent = name;
+        tr.insertCell().textContent = value;
+      }
+    }
+
+    let generation = 0;
+    async function verify() {
+      if (!files[0] || !files[1]) return;
+      const mine = ++generation;
+      show("", "Comparing…", []);
+      const form = new FormData();
+      form.append("img1", files[0]);
+      form.append("img2", files[1]);
+      form.append("model_name", document.getElementById("model").value);
+      form.append("detector_backend", document.getElementById("detector").value);
+      form.append("distance_metric", document.getElementById("metric").value);
+      const headers = {};
+      if (keyInput.value) headers["X-API-Key"] = keyInput.value;
+      let body;
+      let status = 0;
+      try {
+        const response = await fetch("verify", { method: "POST", body: form, headers });
+        status = response.status;
+        body = await response.json();
+      } catch (err) {
+        if (mine === generation) show("error", "Request failed: " + err, []);
+        return;
+      }
+      if (mine !== generation) return;
+      if (status !== 200) {
+        draw(0, null); draw(1, null);
+        show("error", "Error " + status + ": " + (body.error || JSON.stringify(body)), []);
+        return;
+      }
+      draw(0, body.facial_areas.img1);
+      draw(1, body.facial_areas.img2);
+      show(body.verified ? "same" : "different", body.verified ? "Same person" : "Different people", [
+        ["distance", body.distance.toFixed(4)],
+        ["threshold", String(body.threshold)],
+        ["confidence", body.confidence.toFixed(2) + " %"],
+        ["model", body.model + ", " + body.detector_backend + ", " + body.similarity_metric],
+        ["time", body.time + " s"],
+      ]);
+    }
+    </script>
+    </body>
+    </html>
+    """#
+}
