@@ -13,5 +13,6 @@ if [[ -f "$stamp" ]]; then
   [[ $ok -eq 1 ]] && exit 0
 fi
 echo "facekit: fetching model files for $* (first use)..." >&2
+mkdir -p "$home/models"
 "$bin" models pull "$@" > "$stamp.tmp"
 cut -d: -f1 "$stamp.tmp" > "$stamp.files" && rm -f "$stamp.tmp" && mv "$stamp.files" "$stamp"
