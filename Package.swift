@@ -19,6 +19,7 @@ let package = Package(
     products: [
         .library(name: "FaceKit", targets: ["FaceKit"]),
         .library(name: "FaceKitServer", targets: ["FaceKitServer"]),
+        .library(name: "FaceKitStore", targets: ["FaceKitStore"]),
         .executable(name: "facekit", targets: ["facekit"]),
     ],
     dependencies: [
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .target(
@@ -58,11 +60,22 @@ let package = Package(
             ],
             path: "Sources/FaceKitServer"
         ),
+        // Face databases (find, register, search) live apart from the core
+        // library, so that FaceKit itself needs no SQLite.
+        .target(
+            name: "FaceKitStore",
+            dependencies: [
+                "FaceKit",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Sources/FaceKitStore"
+        ),
         .executableTarget(
             name: "facekit",
             dependencies: [
                 "FaceKit",
                 "FaceKitServer",
+                "FaceKitStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -77,6 +90,11 @@ let package = Package(
             name: "FaceKitCLITests",
             dependencies: ["FaceKit"],
             path: "Tests/FaceKitCLITests"
+        ),
+        .testTarget(
+            name: "FaceKitStoreTests",
+            dependencies: ["FaceKitStore"],
+            path: "Tests/FaceKitStoreTests"
         ),
         .testTarget(
             name: "FaceKitServerTests",

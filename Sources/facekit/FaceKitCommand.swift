@@ -12,5 +12,6 @@ struct FaceKitCommand: AsyncParsableCommand {
         69 model files missing or invalid (run `facekit models pull`); 70 processing failure.
         """,
         version: FaceKitVersion.string,
-        subcommands: [Verify.self, Represent.self, Extract.self, Evaluate.self, Models.self, Serve.self])
+        subcommands: [Verify.self, Represent.self, Extract.self, Evaluate.self, Find.self, Register.self, Search.self,
+                      Delete.self, Identities.self, Models.self, Serve.self])
 }

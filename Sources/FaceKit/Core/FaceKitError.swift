@@ -17,6 +17,9 @@ public enum FaceKitError: Error, Equatable, Sendable {
     case inferenceFailed(String)
     case fetchFailed(file: String, reason: String)
     case io(String)
+    /// A face store (SQLite or another database) failed or holds data this
+    /// version cannot use.
+    case store(String)
 
     /// What kind of failure this is; the CLI maps it to an exit code and the
     /// server to an HTTP status.
@@ -34,7 +37,7 @@ public enum FaceKitError: Error, Equatable, Sendable {
         case .imageUnreadable, .imageTooLarge, .invalidInput, .noFaceDetected: return .input
         case .imageNotFound: return .notFound
         case .modelFileMissing, .modelFileInvalid, .modelLoadFailed, .fetchFailed: return .environment
-        case .inferenceFailed, .io: return .processing
+        case .inferenceFailed, .io, .store: return .processing
         }
     }
 }
@@ -72,6 +75,8 @@ extension FaceKitError: CustomStringConvertible {
             return "cannot fetch \(file): \(reason)"
         case .io(let message):
             return message
+        case .store(let message):
+            return "face store: \(message)"
         }
     }
 }

@@ -60,6 +60,12 @@ public struct ModelStore: Sendable {
         return .unknownDigest(sha256: sha, size: size)
     }
 
+    /// SHA-256 (lowercase hex) of any file: pipeline signatures name the
+    /// exact model weights, and face stores tell changed images by content.
+    public static func sha256(ofFile path: String) throws -> String {
+        try Native.sha256(ofFile: path)
+    }
+
     /// Moves a checked file into the store atomically, so that a reader never
     /// sees half a model.
     func install(_ source: URL, as file: ModelFile) throws {

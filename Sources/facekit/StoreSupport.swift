@@ -1,0 +1,58 @@
+import ArgumentParser
+import FaceKit
+import FaceKitStore
+import Foundation
+
+/// Options of the commands that work on the face store.
+struct StoreFlags: ParsableArguments {
+    @Option(help: "Face store: a SQLite file (default $FACEKIT_HOME/faces.sqlite).")
+    var store: String?
+
+    func open() throws -> SQLiteVectorStore {
+        if let store, store.contains("://") {
+            throw FaceKitError.invalidInput("store \(store): only SQLite files are supported so far")
+        }
+        return try SQLiteVectorStore(path: store ?? SQLiteVectorStore.defaultPath())
+    }
+}
+
+/// Indexing progress on stderr: a bar with rate and ETA redrawn in place on
+/// a terminal, one plain line per batch otherwise (logs, pipes, CI).
+final class ProgressPrinter {
+    let label: String
+    let terminal = isatty(STDERR_FILENO) == 1
+    private var drewBar = false
+
+    init(label: String) { self.label = label }
+
+    func update(done: Int, total: Int, elapsed: TimeInterval, failures: Int) {
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let skipped = failures > 0 ? ", \(failures) skipped" : ""
+        if terminal {
+            let width = 30
+            let filled = total > 0 ? width * done / total : width
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            let percent = total > 0 ? 100 * done / total : 100
+            write("\r\(label) [\(bar)] \(done)/\(total) \(percent)% \(Output.fixed(rate, 1)) images/s ETA \(Self.clock(eta))\(skipped)\u{1B}[K")
+            drewBar = true
+            if done == total { finish() }
+        } else if done > 0 {
+            write("\(label): \(done)/\(total) images, \(Output.fixed(rate, 1)) images/s, ETA \(Self.clock(eta))\(skipped)\n")
+        }
+    }
+
+    func finish() {
+        if drewBar { write("\n") }
+        drewBar = false
+    }
+
+    func write(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    static func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import XCTest
+
+/// register, search, delete and identities through the binary, on one
+/// temporary store file.
+final class StoreCommandTests: XCTestCase {
+    var directory: URL!
+    var store: String { directory.appendingPathComponent("faces.sqlite").path }
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fk-cli-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    func run(_ arguments: [String]) throws -> Fixtures.Run {
+        try Fixtures.facekit(arguments + ["--store", store])
+    }
+
+    func json(_ run: Fixtures.Run) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(run.stdout.utf8))
+    }
+
+    func identities() throws -> [String: Int] {
+        let listed = try run(["identities", "--json"])
+        XCTAssertEqual(listed.status, 0, listed.stderr)
+        let rows = try XCTUnwrap(try json(listed) as? [[String: Any]])
+        return Dictionary(uniqueKeysWithValues: rows.map { ($0["identity"] as! String, $0["faces"] as! Int) })
+    }
+
+    func topIdentity(_ image: String, model: String = "SFace") throws -> (String?, Int) {
+        let found = try run(["search", Fixtures.image(image), "--top", "3", "--json", "--model", model])
+        XCTAssertEqual(found.status, 0, found.stderr)
+        let faces = try XCTUnwrap(try json(found) as? [[String: Any]])
+        let matches = try XCTUnwrap(faces.first?["matches"] as? [[String: Any]])
+        return (matches.first?["identity"] as? String, matches.count)
+    }
+
+    func testRegisterSearchDeleteRoundTrip() throws {
+        let alice = try run(["register", Fixtures.image("img1.jpg"), Fixtures.image("img2.jpg"), "--identity", "alice", "--json"])
+        XCTAssertEqual(alice.status, 0, alice.stderr)
+        let aliceIDs = try XCTUnwrap(try json(alice) as? [[String: Any]]).map { $0["id"] as! Int }
+        XCTAssertEqual(aliceIDs.count, 2)
+        XCTAssertEqual(try run(["register", Fixtures.image("img3.jpg"), "--identity", "bob"]).status, 0)
+        XCTAssertEqual(try identities(), ["alice": 2, "bob": 1])
+
+        XCTAssertEqual(try topIdentity("img4.jpg").0, "alice")
+        XCTAssertEqual(try topIdentity("img12.jpg").0, "bob")
+
+        // Another pipeline's vectors are invisible to this one.
+        let (other, count) = try topIdentity("img4.jpg", model: "Dlib")
+        XCTAssertNil(other)
+        XCTAssertEqual(count, 0)
+
+        let one = try run(["delete", "--id", String(aliceIDs[0])])
+        XCTAssertEqual(one.status, 0, one.stderr)
+        XCTAssertEqual(try identities(), ["alice": 1, "bob": 1])
+        XCTAssertEqual(try run(["delete", "--id", String(aliceIDs[0])]).status, 65)
+
+        let gone = try run(["delete", "--identity", "alice"])
+        XCTAssertEqual(gone.status, 0, gone.stderr)
+        XCTAssertEqual(try identities(), ["bob": 1])
+        XCTAssertEqual(try topIdentity("img4.jpg").0, "bob")
+        XCTAssertEqual(try run(["delete", "--identity", "alice"]).status, 65)
+        XCTAssertEqual(try run(["delete"]).status, 64)
+    }
+
+    func testTwoProcessesRegisteringAtOnceLoseNothing() throws {
+        // A new file: both processes also race to create the schema.
+        let images = ["img1.jpg", "img2.jpg", "img4.jpg", "img5.jpg", "img6.jpg", "img7.jpg"].map(Fixtures.image)
+        let first = try Fixtures.start(["register"] + images + ["--identity", "first", "--store", store])
+        let second = try Fixtures.start(["register"] + images.reversed() + ["--identity", "second", "--store", store])
+        let a = Fixtures.finish(first), b = Fixtures.finish(second)
+        XCTAssertEqual(a.status, 0, a.stderr)
+        XCTAssertEqual(b.status, 0, b.stderr)
+        XCTAssertEqual(try identities(), ["first": images.count, "second": images.count])
+    }
+
+    func testAnImageWithoutAFaceIsReportedNotRegistered() throws {
+        let missing = try run(["register", Fixtures.image("img1.jpg"), directory.appendingPathComponent("none.jpg").path,
+                               "--identity", "carol"])
+        XCTAssertEqual(missing.status, 0, missing.stderr)
+        XCTAssertTrue(missing.stderr.contains("skipped"), missing.stderr)
+        XCTAssertEqual(try identities(), ["carol": 1])
+    }
+}

@@ -1,0 +1,142 @@
+import FaceKit
+@testable import FaceKitStore
+import Foundation
+import XCTest
+
+/// The SQLite store on synthetic vectors: exact answers, deletes, identities,
+/// signature isolation, and several handles on one file.
+final class VectorStoreTests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fk-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    func signature(model: String = "SFace", sha: String = "a", dimensions: Int = 20) -> PipelineSignature {
+        PipelineSignature(model: model, modelSHA256: sha, dimensions: dimensions, detector: "yunet", align: true,
+                          alignment: "deepface", expandPercentage: 0)
+    }
+
+    /// Reproducible pseudo-random vectors (a fixed LCG; no global RNG state).
+    func vectors(_ count: Int, dimensions: Int, seed: UInt64) -> [[Float]] {
+        var state = seed
+        func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2000 - 1000) / 1000
+        }
+        return (0..<count).map { _ in (0..<dimensions).map { _ in next() } }
+    }
+
+    func openStore() throws -> SQLiteVectorStore {
+        try SQLiteVectorStore(path: directory.appendingPathComponent("faces.sqlite").path)
+    }
+
+    func testSearchEqualsBruteForceForEveryMetric() throws {
+        let store = try openStore()
+        // 20 dimensions: two SIMD8 blocks and a scalar tail.
+        let sig = signature(dimensions: 20)
+        let data = vectors(300, dimensions: 20, seed: 7)
+        let ids = try store.add(data.enumerated().map { FaceRecord(identity: "p\($0.offset % 30)", embedding: $0.element) }, signature: sig)
+        XCTAssertEqual(ids.count, 300)
+        for query in vectors(5, dimensions: 20, seed: 99) {
+            for metric in DistanceMetric.allCases {
+                let expected = try zip(ids, data).map { (id: $0.0, d: try metric.distance(query, $0.1)) }
+                    .sorted { $0.d != $1.d ? $0.d < $1.d : $0.id < $1.id }
+                let top = try store.search(query, signature: sig, metric: metric, limit: .top(10))
+                XCTAssertEqual(top.map(\.id), expected.prefix(10).map(\.id), "\(metric)")
+                XCTAssertEqual(top.map(\.distance), expected.prefix(10).map(\.d), "\(metric)")
+                let cut = expected[40].d
+                let within = try store.search(query, signature: sig, metric: metric, limit: .within(cut))
+                XCTAssertEqual(within.map(\.id), expected.filter { $0.d <= cut }.map(\.id), "\(metric)")
+            }
+        }
+    }
+
+    func testDeleteByIdentityAndIdAndListIdentities() throws {
+        let store = try openStore()
+        let sig = signature()
+        let data = vectors(6, dimensions: 20, seed: 1)
+        let ids = try store.add(data.enumerated().map { FaceRecord(identity: $0.offset < 4 ? "alice" : "bob", embedding: $0.element) },
+                                signature: sig)
+        XCTAssertEqual(try store.identities(signature: nil), [
+            IdentitySummary(identity: "alice", faces: 4, models: ["SFace"]),
+            IdentitySummary(identity: "bob", faces: 2, models: ["SFace"]),
+        ])
+        XCTAssertTrue(try store.delete(id: ids[0]))
+        XCTAssertFalse(try store.delete(id: ids[0]))
+        XCTAssertFalse(try store.search(data[0], signature: sig, metric: .cosine, limit: .top(6)).contains { $0.id == ids[0] })
+        XCTAssertEqual(try store.delete(identity: "alice"), 3)
+        XCTAssertEqual(try store.identities(signature: nil).map(\.identity), ["bob"])
+        XCTAssertEqual(Set(try store.search(data[4], signature: sig, metric: .cosine, limit: .top(10)).map(\.identity)), ["bob"])
+        // Ids are never reused, so an old id cannot delete a newer face.
+        let newer = try store.add([FaceRecord(identity: "carol", embedding: data[0])], signature: sig)
+        XCTAssertGreaterThan(newer[0], ids.max()!)
+    }
+
+    func testSearchNeverMixesPipelines() throws {
+        let store = try openStore()
+        let sface = signature(model: "SFace", sha: "a")
+        let otherWeights = signature(model: "SFace", sha: "b")
+        let data = vectors(3, dimensions: 20, seed: 3)
+        try store.add(data.map { FaceRecord(identity: "x", embedding: $0) }, signature: sface)
+        XCTAssertEqual(try store.search(data[0], signature: sface, metric: .cosine, limit: .top(5)).count, 3)
+        XCTAssertEqual(try store.search(data[0], signature: otherWeights, metric: .cosine, limit: .top(5)).count, 0)
+        try store.add([FaceRecord(identity: "y", embedding: data[1])], signature: otherWeights)
+        XCTAssertEqual(try store.search(data[1], signature: otherWeights, metric: .cosine, limit: .top(5)).map(\.identity), ["y"])
+        XCTAssertEqual(try store.count(signature: sface), 3)
+        XCTAssertEqual(try store.identities(signature: otherWeights).map(\.identity), ["y"])
+        // A vector of the wrong size is refused, not stored.
+        XCTAssertThrowsError(try store.add([FaceRecord(identity: "z", embedding: [1, 2, 3])], signature: sface))
+        XCTAssertEqual(try store.count(signature: sface), 3)
+    }
+
+    func testASecondHandleSeesWritesAndCachedMatrixFollows() throws {
+        let first = try openStore()
+        let second = try openStore()
+        let sig = signature()
+        let data = vectors(4, dimensions: 20, seed: 5)
+        try first.add([FaceRecord(identity: "a", embedding: data[0])], signature: sig)
+        XCTAssertEqual(try second.search(data[0], signature: sig, metric: .cosine, limit: .top(5)).map(\.identity), ["a"])
+        // The second handle has a loaded matrix now; a write through the first must reach it.
+        try first.add([FaceRecord(identity: "b", embedding: data[1])], signature: sig)
+        XCTAssertEqual(try second.search(data[1], signature: sig, metric: .cosine, limit: .top(1)).map(\.identity), ["b"])
+        try first.delete(identity: "b")
+        XCTAssertEqual(try second.search(data[1], signature: sig, metric: .cosine, limit: .top(5)).map(\.identity), ["a"])
+    }
+
+    func testMigrationsAreRecordedOnceAndReopenKeepsData() throws {
+        let sig = signature()
+        let v = vectors(1, dimensions: 20, seed: 11)[0]
+        do {
+            let store = try openStore()
+            try store.add([FaceRecord(identity: "kept", embedding: v, sourcePath: "a.jpg", sourceSHA256: "00",
+                                      facialArea: FacialArea(x: 1, y: 2, w: 3, h: 4), faceConfidence: 0.9)], signature: sig)
+        }
+        let store = try openStore()
+        let applied = try store.pool.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
+        XCTAssertEqual(applied, StoreSchema.migrator.migrations)
+        let hit = try XCTUnwrap(try store.search(v, signature: sig, metric: .euclidean, limit: .top(1)).first)
+        XCTAssertEqual(hit.identity, "kept")
+        XCTAssertEqual(hit.distance, 0)
+        XCTAssertEqual(hit.sourcePath, "a.jpg")
+        XCTAssertEqual(hit.facialArea, FacialArea(x: 1, y: 2, w: 3, h: 4))
+        let stored = try store.pool.read { try Data.fetchOne($0, sql: "SELECT embedding FROM face")! }
+        XCTAssertEqual(stored.count, 80)
+        XCTAssertEqual(VectorCoding.decode(stored), v)
+    }
+
+    func testSignatureKeyAndFileName() {
+        let a = signature()
+        var b = a
+        XCTAssertEqual(a.key, b.key)
+        b.version = "9.9.9"
+        XCTAssertNotEqual(a.key, b.key)
+        XCTAssertEqual(a.fileName, b.fileName)
+        XCTAssertEqual(a.fileName, "ds_model_sface_detector_yunet_aligned_normalization_base_expand_0_alignment_deepface.facekit.sqlite")
+    }
+}
