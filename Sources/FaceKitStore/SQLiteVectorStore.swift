@@ -28,12 +28,27 @@ public final class SQLiteVectorStore: VectorStore {
         do {
             let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            pool = try DatabasePool(path: path, configuration: config)
+            pool = try Self.openPool(path: path, configuration: config)
             try StoreSchema.migrate(pool)
         } catch let error as FaceKitError {
             throw error
         } catch {
             throw FaceKitError.store("cannot open \(path): \(error)")
+        }
+    }
+
+    /// Switching a new file to WAL needs a lock that SQLite does not wait
+    /// for (the busy timeout is not consulted), so two processes creating the
+    /// same store at once can see SQLITE_BUSY here: retry for a while.
+    static func openPool(path: String, configuration: Configuration) throws -> DatabasePool {
+        var attempt = 0
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && attempt < 100 {
+                attempt += 1
+                Thread.sleep(forTimeInterval: 0.05)
+            }
         }
     }
 

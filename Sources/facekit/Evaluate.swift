@@ -25,6 +25,10 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Distance metric.")
     var metric: String = "cosine"
 
+    @Flag(name: .customLong("no-enforce-detection"),
+          help: "Use the whole image when no face is found, instead of counting the pair as failed.")
+    var noEnforceDetection = false
+
     @Flag(help: "Print JSON.")
     var json = false
 
@@ -46,7 +50,7 @@ struct Evaluate: ParsableCommand {
                     // The 5-point crop needs five landmarks; other detectors would
                     // silently fall back to deepface's crop and repeat its row.
                     if alignment == .landmarks && !detector.givesFiveLandmarks { continue }
-                    let detection = DetectionOptions(detector: detector, alignment: alignment)
+                    let detection = DetectionOptions(detector: detector, enforceDetection: !noEnforceDetection, alignment: alignment)
                     let options = FaceEngine.VerifyOptions(metric: try DistanceMetric.named(metric), detection: detection)
                     reports += try engine.evaluate(pairs: labelled, imagesDirectory: dir, models: models, options: options,
                                                    keepPairs: perPair)

@@ -182,7 +182,11 @@ public final class FaceEngine: Sendable {
     {
         let infos = try models.map { try RecognitionModels.named($0) }
         let thresholds = try infos.map { try options.threshold ?? Thresholds.threshold(model: $0.name, metric: options.metric) }
-        try prepare(detector: options.detection.detector, models: infos.map(\.name))
+        // The networks load on another thread while the first images decode
+        // and detect; a load error surfaces again at first use.
+        for info in infos {
+            DispatchQueue.global().async { _ = try? self.recognizer(info) }
+        }
         let start = Date()
         let all = embedAll([base] + others, models: infos, options: options.detection)
         let baseFaces: ImageEmbeddings
