@@ -41,7 +41,10 @@ struct Evaluate: ParsableCommand {
             let labelled = try LabelledPair.read(csv: csv)
             let dir = images.map { URL(fileURLWithPath: $0) } ?? csv.deletingLastPathComponent()
             let models = model.split(separator: ",").map(String.init)
-            let engine = FaceEngine()
+            // A batch job: images side by side on every core (the dlib and
+            // Haar detectors are single-threaded), unless FACEKIT_WORKERS says otherwise.
+            let engine = FaceEngine(workers: ProcessInfo.processInfo.environment["FACEKIT_WORKERS"].flatMap(Int.init)
+                                        ?? ProcessInfo.processInfo.activeProcessorCount)
             var reports: [EvaluationReport] = []
             for detectorName in detectors.split(separator: ",").map(String.init) {
                 let detector = try DetectorBackend.named(detectorName)

@@ -7,7 +7,9 @@ import Foundation
 public final class FaceEngine: Sendable {
     public let store: ModelStore
     public let loader: ImageLoader
-    /// How many images are processed at once (and copies of each network kept).
+    /// How many images are processed at once. One by default: OpenCV then
+    /// spreads each network over every core, which measured within 12% of
+    /// two images side by side on 2 cores, at 45 MB less peak memory.
     public let workers: Int
     /// Copies of each recognition network. One is enough: a face embeds in
     /// less time than an image takes to decode and detect, so with the other
@@ -21,8 +23,7 @@ public final class FaceEngine: Sendable {
     private let recognizers = Locked<[String: any FaceRecognizer]>([:])
 
     public init(store: ModelStore = ModelStore(), loader: ImageLoader = ImageLoader(),
-                workers: Int = ProcessInfo.processInfo.environment["FACEKIT_WORKERS"].flatMap(Int.init)
-                    ?? ProcessInfo.processInfo.activeProcessorCount) {
+                workers: Int = ProcessInfo.processInfo.environment["FACEKIT_WORKERS"].flatMap(Int.init) ?? 1) {
         self.store = store
         self.loader = loader
         self.workers = max(1, workers)
@@ -182,11 +183,10 @@ public final class FaceEngine: Sendable {
     {
         let infos = try models.map { try RecognitionModels.named($0) }
         let thresholds = try infos.map { try options.threshold ?? Thresholds.threshold(model: $0.name, metric: options.metric) }
-        // The networks load on another thread while the first images decode
-        // and detect; a load error surfaces again at first use.
-        for info in infos {
-            DispatchQueue.global().async { _ = try? self.recognizer(info) }
-        }
+        // Load before decoding: importing SFace peaks at ~100 MB above its
+        // resting size, and overlapping that with image buffers costs ~40 MB
+        // of peak memory to save ~40 ms.
+        try prepare(detector: options.detection.detector, models: infos.map(\.name))
         let start = Date()
         let all = embedAll([base] + others, models: infos, options: options.detection)
         let baseFaces: ImageEmbeddings
