@@ -10,7 +10,7 @@ public final class SQLiteVectorStore: VectorStore {
     let pool: DatabasePool
     /// Loaded matrices per signature id; reloaded when the signature's change
     /// counter (kept by triggers, so other processes' writes count) moves.
-    private let indexes = Protected<[Int64: ExactIndex]>([:])
+    private let indexes = Locked<[Int64: ExactIndex]>([:])
 
     /// Opens (creating if needed) the store at `path` and brings its schema
     /// up to date.
@@ -256,19 +256,5 @@ enum VectorCoding {
                 matrix.append(Float(bitPattern: bits))
             }
         }
-    }
-}
-
-/// A value behind a lock (the store's cache of loaded matrices).
-final class Protected<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
     }
 }

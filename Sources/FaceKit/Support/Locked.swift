@@ -1,13 +1,14 @@
 import Foundation
 
-/// A value behind a lock: the engine's caches of loaded models.
-final class Locked<Value>: @unchecked Sendable {
+/// A value behind a lock: the engine's caches of loaded models, the store's
+/// loaded matrices.
+public final class Locked<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value
 
-    init(_ value: Value) { self.value = value }
+    public init(_ value: Value) { self.value = value }
 
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         lock.lock()
         defer { lock.unlock() }
         return try body(&value)
