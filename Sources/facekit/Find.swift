@@ -21,11 +21,7 @@ struct Find: ParsableCommand {
     @Option(name: [.short, .long], help: "Recognition model: SFace, Dlib.")
     var model: String = "SFace"
 
-    @Option(help: "Distance metric: cosine, euclidean, euclidean_l2 or angular.")
-    var metric: String = "cosine"
-
-    @Option(help: "Decision threshold; default: deepface's threshold for the model and metric.")
-    var threshold: Double?
+    @OptionGroup var match: MatchFlags
 
     @Option(name: .customLong("top"), help: "At most this many matches per face (deepface's k).")
     var top: Int?
@@ -37,7 +33,7 @@ struct Find: ParsableCommand {
 
     func run() throws {
         try Failure.run {
-            let metric = try DistanceMetric.named(metric)
+            let metric = try match.distanceMetric()
             let index = try FolderIndex(folder: db, engine: detection.engine(), model: model, detection: try detection.options())
             let progress = ProgressPrinter(label: "indexing")
             let report = try index.refresh { p in
@@ -50,7 +46,7 @@ struct Find: ParsableCommand {
                 \(report.removed) removed, \(report.unchanged) unchanged); processed \(report.processed) in \
                 \(Output.fixed(report.seconds, 2)) s (\(Output.fixed(report.imagesPerSecond, 1)) images/s); \(report.faces) faces\n
                 """)
-            let results = try index.find(ImageSource(argument: image), metric: metric, threshold: threshold, top: top)
+            let results = try index.find(ImageSource(argument: image), metric: metric, threshold: match.threshold, top: top)
             if json {
                 try Output.json(results)
                 return

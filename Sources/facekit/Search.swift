@@ -16,11 +16,7 @@ struct Search: ParsableCommand {
     @Option(name: [.short, .long], help: "Recognition model: SFace, Dlib.")
     var model: String = "SFace"
 
-    @Option(help: "Distance metric: cosine, euclidean, euclidean_l2 or angular.")
-    var metric: String = "cosine"
-
-    @Option(help: "Decision threshold; default: deepface's threshold for the model and metric.")
-    var threshold: Double?
+    @OptionGroup var match: MatchFlags
 
     @OptionGroup var storeFlags: StoreFlags
     @OptionGroup var detection: DetectionFlags
@@ -41,8 +37,8 @@ struct Search: ParsableCommand {
         try Failure.run {
             let database = try FaceDatabase(store: try storeFlags.open(), engine: detection.engine(), model: model,
                                             detection: try detection.options())
-            let results = try database.search(ImageSource(argument: image), top: top, metric: try DistanceMetric.named(metric),
-                                              threshold: threshold)
+            let results = try database.search(ImageSource(argument: image), top: top, metric: try match.distanceMetric(),
+                                              threshold: match.threshold)
             if json {
                 try Output.json(results.map { FaceJSON(facial_area: $0.facialArea, matches: $0.matches) })
                 return

@@ -34,6 +34,17 @@ struct DetectionFlags: ParsableArguments {
     }
 }
 
+/// How two faces are compared: the options verify, find and search share.
+struct MatchFlags: ParsableArguments {
+    @Option(help: "Distance metric: cosine, euclidean, euclidean_l2 or angular.")
+    var metric: String = "cosine"
+
+    @Option(help: "Decision threshold; default: deepface's threshold for the model and metric.")
+    var threshold: Double?
+
+    func distanceMetric() throws -> DistanceMetric { try DistanceMetric.named(metric) }
+}
+
 /// Maps a FaceKitError to its exit code and prints it; the one place that
 /// decides how failures leave the process.
 enum Failure {

@@ -17,11 +17,7 @@ struct Verify: ParsableCommand {
     @Option(name: [.short, .long], help: "Recognition model(s), comma separated: SFace, Dlib.")
     var model: String = "SFace"
 
-    @Option(help: "Distance metric: cosine, euclidean, euclidean_l2 or angular.")
-    var metric: String = "cosine"
-
-    @Option(help: "Decision threshold; default: deepface's threshold for the model and metric.")
-    var threshold: Double?
+    @OptionGroup var match: MatchFlags
 
     @OptionGroup var detection: DetectionFlags
 
@@ -35,7 +31,7 @@ struct Verify: ParsableCommand {
     func run() throws {
         try Failure.run {
             let models = model.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            let options = FaceEngine.VerifyOptions(metric: try DistanceMetric.named(metric), threshold: threshold,
+            let options = FaceEngine.VerifyOptions(metric: try match.distanceMetric(), threshold: match.threshold,
                                                    detection: try detection.options())
             let engine = detection.engine()
             let base = ImageSource(argument: images[0])
@@ -94,7 +90,7 @@ struct Verify: ParsableCommand {
                 }
             }
         }
-        print("base: \(images[0])  detector: \(detection.detector)  metric: \(metric)")
+        print("base: \(images[0])  detector: \(detection.detector)  metric: \(match.metric)")
         print(Output.table(["image", "model", "distance", "similarity", "threshold", "confidence", "match"], rows))
     }
 

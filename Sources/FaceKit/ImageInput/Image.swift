@@ -73,7 +73,8 @@ enum Native {
 
     static func map(_ status: fk_status, _ message: String) -> FaceKitError {
         switch status {
-        case FK_ERR_DECODE: return .imageUnreadable(source: "image", reason: message)
+        // The loader replaces "image" with the source's name.
+        case FK_ERR_DECODE, FK_ERR_TOO_LARGE: return .imageUnreadable(source: "image", reason: message)
         case FK_ERR_INVALID_ARGUMENT: return .invalidInput(message)
         case FK_ERR_MODEL_LOAD: return .modelLoadFailed(model: "model", reason: message)
         case FK_ERR_IO: return .io(message)

@@ -79,9 +79,6 @@ public struct ImageLoader: Sendable {
 
     private func rename(_ error: FaceKitError, _ name: String) -> FaceKitError {
         if case .imageUnreadable(_, let reason) = error { return .imageUnreadable(source: name, reason: reason) }
-        if case .inferenceFailed(let reason) = error, reason.contains("limit") {
-            return .imageUnreadable(source: name, reason: reason)
-        }
         return error
     }
 
