@@ -52,15 +52,38 @@ public struct ImageInputPolicy: Sendable {
                 + "(start it with --image-root to read images from a folder)")
         }
         let candidate = trimmed.hasPrefix("/") ? trimmed : root + "/" + trimmed
-        // Resolving symlinks and .. first means a link inside the root that
-        // points out of it is refused like a plain path outside it.
+        // Judged on the spelled path first, so that whether a file outside the
+        // root exists is never told to the client (and a ".." escape reads the
+        // same however deep the root sits); then on the real path, so that a
+        // link inside the root that points out of it is refused too.
+        guard Self.isUnder(root, Self.lexicallyNormalised(candidate)) else {
+            throw .badRequest("'\(field)': image path is outside the image root: \(trimmed)")
+        }
         guard let real = Self.realPath(candidate) else {
             throw .badRequest("'\(field)': image path not found under the image root: \(trimmed)")
         }
-        guard real == root || real.hasPrefix(root.hasSuffix("/") ? root : root + "/") else {
+        guard Self.isUnder(root, real) else {
             throw .badRequest("'\(field)': image path is outside the image root: \(trimmed)")
         }
         return .path(real)
+    }
+
+    static func isUnder(_ root: String, _ path: String) -> Bool {
+        path == root || path.hasPrefix(root.hasSuffix("/") ? root : root + "/")
+    }
+
+    /// An absolute path with "." and ".." folded away, without touching the
+    /// file system; ".." at "/" stays at "/", as the kernel does.
+    static func lexicallyNormalised(_ absolute: String) -> String {
+        var parts: [Substring] = []
+        for part in absolute.split(separator: "/", omittingEmptySubsequences: true) {
+            switch part {
+            case ".": continue
+            case "..": _ = parts.popLast()
+            default: parts.append(part)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
     }
 
     /// `scheme://` with a scheme of letters, digits, + - . (RFC 3986).

@@ -130,7 +130,7 @@ final class RouteTests: XCTestCase {
             XCTAssertEqual(r.status, .ok, r.errorMessage)
             XCTAssertEqual(try r.object()["verified"] as? Bool, true)
 
-            for outside in ["/etc/passwd", "../../../../etc/passwd", "/etc/hostname"] {
+            for outside in ["/etc/passwd", "../../../../etc/passwd", "/etc/hostname", "/etc/no-such-file", "img1.jpg/../../../../../../../../../../../etc/passwd"] {
                 let body = try Body.json(["img1": outside, "img2": "img2.jpg"])
                 r = try await client.execute(uri: "/verify", method: .post, headers: Body.jsonHeaders, body: body)
                 XCTAssertEqual(r.status, .badRequest, outside)
