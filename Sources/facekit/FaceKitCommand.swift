@@ -14,4 +14,18 @@ struct FaceKitCommand: AsyncParsableCommand {
         version: FaceKitVersion.string,
         subcommands: [Verify.self, Represent.self, Extract.self, Evaluate.self, Find.self, Register.self, Search.self,
                       Delete.self, Identities.self, Models.self, Serve.self])
+
+    static func main() async {
+        ProcessMemory.releaseLargeBuffersPromptly()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -154,6 +154,9 @@ fk_status fk_dlib_resnet_compute(fk_dlib_resnet *net, const uint8_t *chips, int3
 // ---------------------------------------------------------------- misc
 // Threads OpenCV may use inside one call (1 when the caller parallelises).
 void fk_set_num_threads(int32_t threads);
+// Makes the allocator hand large buffers (>= 1 MiB: decoded images, padded
+// canvases, network blobs) back to the system when freed. No-op off glibc.
+void fk_release_large_buffers_promptly(void);
 // SHA-256 of a file, as 64 lowercase hex characters plus a NUL.
 fk_status fk_sha256_file(const char *path, char hex[65], fk_error *error);
 // Version strings of the linked native libraries.
