@@ -41,6 +41,7 @@ int64_t element_count(const Shape &dims) {
     int64_t n = 1;
     for (int64_t d : dims) {
         if (d < 0) throw Failure(FK_ERR_MODEL_LOAD, "negative dimension in a tensor");
+        if (d > 0 && n > (int64_t(1) << 40) / d) throw Failure(FK_ERR_MODEL_LOAD, "a tensor larger than 2^40 elements");
         n *= d;
     }
     return n;
@@ -382,7 +383,10 @@ std::vector<int64_t> as_ints(const Const &c) {
 
 Const transpose_const(const Const &x, std::vector<int64_t> perm) {
     size_t r = x.dims.size();
+    if (r == 0) return x;
     if (perm.empty()) for (size_t i = 0; i < r; ++i) perm.push_back(int64_t(r - 1 - i));
+    if (perm.size() != r) throw Failure(FK_ERR_MODEL_LOAD, "Transpose permutation of the wrong length");
+    for (int64_t p : perm) if (p < 0 || size_t(p) >= r) throw Failure(FK_ERR_MODEL_LOAD, "Transpose permutation out of range");
     Const out{x.dtype, {}, {}};
     for (int64_t p : perm) out.dims.push_back(x.dims[size_t(p)]);
     out.v.resize(x.v.size());
@@ -404,7 +408,11 @@ Shape reshape_target(const Shape &in, const std::vector<int64_t> &spec, bool all
     for (size_t i = 0; i < spec.size(); ++i) {
         int64_t d = spec[i];
         if (d == 0 && !allowzero) { if (i >= in.size()) throw Failure(FK_ERR_MODEL_LOAD, "Reshape copies a missing dimension"); d = in[i]; }
-        if (d == -1) { infer = int64_t(i); out.push_back(1); continue; }
+        if (d == -1) {
+            if (infer >= 0) throw Failure(FK_ERR_MODEL_LOAD, "Reshape with two -1 dimensions");
+            infer = int64_t(i); out.push_back(1); continue;
+        }
+        if (d < 0 || (d > 0 && known > (int64_t(1) << 40) / d)) throw Failure(FK_ERR_MODEL_LOAD, "Reshape to " + shape_text(spec) + " is impossible");
         known *= d;
         out.push_back(d);
     }
@@ -772,7 +780,12 @@ private:
         consts_[out] = c;
     }
 
+    int if_depth_ = 0;
+
     void inline_if(const Node &n) {
+        // Nesting is bounded so that a crafted file cannot exhaust the stack.
+        if (if_depth_ >= 16) throw Failure(FK_ERR_MODEL_LOAD, n.label() + ": If nodes nested more than 16 deep");
+        struct Depth { int &d; explicit Depth(int &v) : d(v) { ++d; } ~Depth() { --d; } } depth(if_depth_);
         auto cond = consts_.find(n.in.at(0));
         if (cond == consts_.end() || cond->second.v.size() != 1)
             throw Failure(FK_ERR_MODEL_LOAD, n.label() + ": its condition is not known before run time");
@@ -791,6 +804,7 @@ private:
         if (outs.size() != n.out.size()) throw malformed("If branch outputs differ from the node's");
         for (size_t i = 0; i < outs.size(); ++i) {
             std::string src = resolve(outs[i]);
+            if (src == n.out[i]) continue;
             if (auto c = consts_.find(src); c != consts_.end()) consts_[n.out[i]] = c->second;
             else alias_[n.out[i]] = src;
         }
@@ -950,7 +964,13 @@ private:
             int64_t outer = 1;
             for (size_t i = 0; i < axis; ++i) outer *= out.dims[i];
             out.dims[axis] = 0;
-            for (size_t k = 0; k < n.in.size(); ++k) out.dims[axis] += in(k).dims.at(axis);
+            for (size_t k = 0; k < n.in.size(); ++k) {
+                const Const &part = in(k);
+                if (part.dims.size() != out.dims.size()) throw Failure(FK_ERR_MODEL_LOAD, n.label() + ": inputs of different ranks");
+                for (size_t i = 0; i < part.dims.size(); ++i)
+                    if (i != axis && part.dims[i] != in(0).dims[i]) throw Failure(FK_ERR_MODEL_LOAD, n.label() + ": inputs of different shapes");
+                out.dims[axis] += part.dims[axis];
+            }
             for (int64_t o = 0; o < outer; ++o)
                 for (size_t k = 0; k < n.in.size(); ++k) {
                     const Const &part = in(k);
@@ -1082,6 +1102,10 @@ private:
             if (strides.empty()) strides.assign(spatial, 1);
             if (dil.empty()) dil.assign(spatial, 1);
             if (pads.empty()) pads.assign(2 * spatial, 0);
+            if (strides.size() != spatial || dil.size() != spatial || pads.size() != 2 * spatial)
+                throw Failure(FK_ERR_MODEL_LOAD, n.label() + ": strides, dilations or pads of the wrong length");
+            for (size_t i = 0; i < spatial; ++i)
+                if (strides[i] <= 0 || dil[i] <= 0 || kernel[i] <= 0) throw Failure(FK_ERR_MODEL_LOAD, n.label() + ": non-positive kernel, stride or dilation");
             std::string auto_pad = n.gets("auto_pad");
             bool ceil_mode = n.geti("ceil_mode", 0) != 0;
             Shape out = {(*x)[0], channels};
@@ -1109,7 +1133,8 @@ private:
         if (op == "Transpose") {
             Shape perm = n.getints("perm"), s;
             if (perm.empty()) for (size_t i = 0; i < x->size(); ++i) perm.push_back(int64_t(x->size() - 1 - i));
-            for (int64_t p : perm) s.push_back((*x)[size_t(p)]);
+            if (perm.size() != x->size()) throw Failure(FK_ERR_MODEL_LOAD, n.label() + ": permutation of the wrong length");
+            for (int64_t p : perm) s.push_back((*x)[size_t(norm_axis(p, x->size()))]);
             set(s);
             return;
         }
@@ -1125,7 +1150,12 @@ private:
         if (op == "Concat") {
             Shape s = *x;
             size_t axis = size_t(norm_axis(n.geti("axis", 0), s.size()));
-            for (size_t i = 1; i < n.in.size(); ++i) { const Shape *y = shape_of(n.in[i]); if (!y) return; s[axis] += (*y)[axis]; }
+            for (size_t i = 1; i < n.in.size(); ++i) {
+                const Shape *y = shape_of(n.in[i]);
+                if (!y) return;
+                if (y->size() != s.size()) throw Failure(FK_ERR_MODEL_LOAD, n.label() + ": inputs of different ranks");
+                s[axis] += (*y)[axis];
+            }
             set(s);
             return;
         }
@@ -1222,12 +1252,12 @@ struct Mapping {
 extern "C" fk_status fk_onnx_rewrite(const char *source_path, const char *target_path, const int64_t *input_shape,
                                      int32_t rank, fk_onnx_report *report, fk_error *error) {
     return fk::guarded(error, FK_ERR_MODEL_LOAD, [&] {
-        if (!source_path || !target_path || !input_shape || rank <= 0 || rank > 8)
+        if (!source_path || !input_shape || rank <= 0 || rank > 8)
             throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "fk_onnx_rewrite: bad arguments");
         fk::onnx::Mapping source(source_path);
         fk::onnx::Rewriter rewriter(source.view(), std::vector<int64_t>(input_shape, input_shape + rank));
         rewriter.run();
-        rewriter.write(target_path);
+        if (target_path) rewriter.write(target_path);
         if (report) {
             *report = fk_onnx_report{};
             report->nodes_in = rewriter.nodes_in;

@@ -148,7 +148,7 @@ fk_status fk_net_forward(fk_net *net, const float *input, const int32_t *shape, 
 // computations are evaluated, If nodes with a known condition inlined and
 // axes/bounds passed as inputs moved to attributes. Weights are copied as
 // they are. The result is written to target_path (atomically); open it with
-// fk_net_open. FK_ERR_MODEL_LOAD names what is wrong with a corrupt,
+// fk_net_open. A null target_path only checks the file (parse and fold). FK_ERR_MODEL_LOAD names what is wrong with a corrupt,
 // truncated or mismatched file.
 typedef struct fk_onnx_report {
     int32_t nodes_in, nodes_out;

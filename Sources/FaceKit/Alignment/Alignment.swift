@@ -30,9 +30,14 @@ public struct DetectionOptions: Sendable, Equatable {
     public var alignment: AlignmentMode
     /// Keep only the largest faces (deepface's `max_faces`).
     public var maxFaces: Int?
+    /// What is done to each fitted face before a model sees it (deepface's
+    /// `normalization`, applied after detection and fitting).
+    public var normalization: InputNormalization
 
     public init(detector: DetectorBackend = .opencv, align: Bool = true, expandPercentage: Int = 0,
-                enforceDetection: Bool = true, alignment: AlignmentMode = .deepface, maxFaces: Int? = nil) {
+                enforceDetection: Bool = true, alignment: AlignmentMode = .deepface, maxFaces: Int? = nil,
+                normalization: InputNormalization = .base) {
+        self.normalization = normalization
         self.detector = detector
         self.align = align
         self.expandPercentage = expandPercentage
