@@ -128,8 +128,9 @@ fk_status fk_align_landmarks(const fk_image *image, const float points[10], int3
                              fk_image **out, fk_error *error);
 // deepface's resize_image: scale to fit (target_w, target_h) keeping the aspect
 // ratio, pad with black to the target, as float32 BGR in [0, 1], HWC order.
-// out must hold target_w * target_h * 3 floats.
-fk_status fk_preprocess_fit(const fk_image *face, int32_t target_w, int32_t target_h, float *out,
+// out must hold target_w * target_h * 3 floats. from_bytes: resize the 8-bit
+// pixels and divide by 255 after (deepface's represent with detector skip).
+fk_status fk_preprocess_fit(const fk_image *face, int32_t target_w, int32_t target_h, int32_t from_bytes, float *out,
                             fk_error *error);
 
 // ---------------------------------------------------------------- networks

@@ -80,10 +80,12 @@ extension Image {
 
     /// deepface's resize_image: fit into (width, height) keeping the aspect
     /// ratio, pad with black; float32 BGR in [0, 1], HWC.
-    func fitted(width: Int, height: Int) throws -> [Float] {
+    /// fromBytes: deepface's represent with detector "skip", which resizes
+    /// the decoded bytes (everything else resizes [0, 1] floats).
+    func fitted(width: Int, height: Int, fromBytes: Bool = false) throws -> [Float] {
         var out = [Float](repeating: 0, count: width * height * 3)
         try Native.check { err in
-            out.withUnsafeMutableBufferPointer { fk_preprocess_fit(handle, Int32(width), Int32(height), $0.baseAddress, err) }
+            out.withUnsafeMutableBufferPointer { fk_preprocess_fit(handle, Int32(width), Int32(height), fromBytes ? 1 : 0, $0.baseAddress, err) }
         }
         return out
     }

@@ -118,14 +118,17 @@ public final class FaceEngine: Sendable {
     /// deepface's represent: one embedding per face.
     public func represent(_ source: ImageSource, model: String, options: DetectionOptions = .init()) throws -> [Representation] {
         let info = try RecognitionModels.named(model)
-        let result = try embed(source, models: [info], options: options)
+        // deepface's represent with detector "skip" fits the decoded bytes;
+        // its verify and find, even with "skip", fit [0, 1] floats.
+        let result = try embed(source, models: [info], options: options, fitFromBytes: options.detector == .skip)
         return result.faces.map {
             Representation(embedding: $0.embeddings[info.name]!, facialArea: $0.facialArea, faceConfidence: $0.confidence)
         }
     }
 
     /// Detects the faces of one image once and embeds each with every model given.
-    public func embed(_ source: ImageSource, models: [RecognitionModelInfo], options: DetectionOptions) throws -> ImageEmbeddings {
+    public func embed(_ source: ImageSource, models: [RecognitionModelInfo], options: DetectionOptions,
+                      fitFromBytes: Bool = false) throws -> ImageEmbeddings {
         let clock = StageClock(enabled: profile)
         let image = try loadImage(source)
         clock.lap("decode")
@@ -139,7 +142,7 @@ public final class FaceEngine: Sendable {
                     return try image.landmarkCrop(points: points, size: info.inputWidth)
                         .fitted(width: info.inputWidth, height: info.inputHeight)
                 }
-                return try face.face.fitted(width: info.inputWidth, height: info.inputHeight)
+                return try face.face.fitted(width: info.inputWidth, height: info.inputHeight, fromBytes: fitFromBytes)
             }.map { face in
                 var face = face
                 options.normalization.apply(&face)
@@ -183,7 +186,7 @@ public final class FaceEngine: Sendable {
     }
 
     /// Times the recognition step alone: the image's faces are found and
-    /// fitted once, then embedded `runs` times. For benchmarks; returns the
+    /// fitted once (as represent fits them), then embedded `runs` times. For benchmarks; returns the
     /// first face's embedding and the seconds of each run.
     public func timeEmbedding(_ source: ImageSource, model: String, options: DetectionOptions, runs: Int) throws
         -> (embedding: [Float], seconds: [Double])
@@ -194,7 +197,8 @@ public final class FaceEngine: Sendable {
         guard let face = try extractFaces(from: image, source: source.name, options: options).first else {
             throw FaceKitError.noFaceDetected(source: source.name)
         }
-        var input = try face.face.fitted(width: info.inputWidth, height: info.inputHeight)
+        var input = try face.face.fitted(width: info.inputWidth, height: info.inputHeight,
+                                         fromBytes: options.detector == .skip)
         options.normalization.apply(&input)
         var embedding: [Float] = []
         var seconds: [Double] = []
