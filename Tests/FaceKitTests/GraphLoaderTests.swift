@@ -37,12 +37,16 @@ final class GraphLoaderTests: XCTestCase {
 
     func testYuNetThroughTheRewriteMatchesThePlainImporter() throws {
         let path = try modelPath(ModelRegistry.yunet)
-        let prepared = try freshCache().prepare(source: path, inputShape: [1, 3, 160, 160], model: "yunet")
-        let x = input(count: 3 * 160 * 160, scale: 255)
-        // YuNet's first output: class scores at stride 8, 20x20 anchors.
-        let plain = try DnnNet(model: path, name: "yunet").forward(x, shape: [1, 3, 160, 160], outputCount: 400)
-        let rewritten = try DnnNet(model: prepared.path, name: "yunet").forward(x, shape: [1, 3, 160, 160], outputCount: 400)
+        // The file fixes its input at 640x640; the rewrite holds it to that.
+        let prepared = try freshCache().prepare(source: path, inputShape: [1, 3, 640, 640], model: "yunet")
+        let x = input(count: 3 * 640 * 640, scale: 255)
+        // The output forward() returns without names: 4000 values.
+        let plain = try DnnNet(model: path, name: "yunet").forward(x, shape: [1, 3, 640, 640], outputCount: 4000)
+        let rewritten = try DnnNet(model: prepared.path, name: "yunet").forward(x, shape: [1, 3, 640, 640], outputCount: 4000)
         XCTAssertEqual(plain, rewritten)
+        XCTAssertThrowsError(try freshCache().prepare(source: path, inputShape: [1, 3, 160, 160], model: "yunet")) { error in
+            XCTAssertTrue("\(error)".contains("1x3x640x640"), "\(error)")
+        }
     }
 
     func testSecondPreparationComesFromTheCache() throws {
