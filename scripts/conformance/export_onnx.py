@@ -5,7 +5,7 @@ take input: channels last (n, h, w, 3), BGR, float32, batch axis dynamic.
 Random weights, because deepface's real files cannot be downloaded here: the
 point is that FaceKit and deepface compute the same function of the same file.
 
-usage: export_onnx.py OUT_DIR [MODEL ...]
+usage: export_onnx.py OUT_DIR [MODEL ...]   (recognition models, or Age, Gender, Race, Emotion)
 """
 import importlib
 import os
@@ -25,6 +25,18 @@ MODELS = {
     "OpenFace": ("OpenFace", lambda m: m.OpenFaceNet(), "openface_weights.onnx", (96, 96)),
     # deepface's DeepID input_shape is (47, 55) as (w, h): its tensors are 55 high, 47 wide.
     "DeepID": ("DeepID", lambda m: m.DeepIdNet(), "deepid_weights.onnx", (55, 47)),
+}
+
+
+# deepface's demography models (issue 4): name -> (module, file name, side, channels).
+# The ONNX rewrite was checked on these exports against ONNX Runtime
+# (max |diff| / max |ref| <= 6e-7); deepface's clients and their
+# preprocessing are issue 4's.
+DEMOGRAPHY = {
+    "Age": ("Age", "age_model_weights.onnx", 224, 3),
+    "Gender": ("Gender", "gender_model_weights.onnx", 224, 3),
+    "Race": ("Race", "race_model_single_batch.onnx", 224, 3),
+    "Emotion": ("Emotion", "facial_expression_model_weights.onnx", 48, 1),
 }
 
 
@@ -74,12 +86,26 @@ def export(name: str, out_dir: str, seed: int = 1234, opset: int = 17) -> str:
     return path
 
 
+def export_demography(name: str, out_dir: str, seed: int = 1234, opset: int = 17) -> str:
+    module_name, file_name, side, channels = DEMOGRAPHY[name]
+    module = importlib.import_module(f"deepface.models.demography.pytorch.{module_name}")
+    model = module.base_model()
+    randomize(model, seed + sum(map(ord, name)))
+    wrapped = ChannelsLast(model.eval()).eval()
+    path = os.path.join(out_dir, file_name)
+    torch.onnx.export(
+        wrapped, torch.rand(1, side, side, channels), path, opset_version=opset, input_names=["input"],
+        output_names=["output"], dynamic_axes={"input": {0: "n"}, "output": {0: "n"}}, do_constant_folding=True)
+    return path
+
+
 def main() -> None:
     out_dir = sys.argv[1]
     names = sys.argv[2:] or list(MODELS)
     os.makedirs(out_dir, exist_ok=True)
     for name in names:
-        print(name, export(name, out_dir), flush=True)
+        path = export_demography(name, out_dir) if name in DEMOGRAPHY else export(name, out_dir)
+        print(name, path, flush=True)
 
 
 if __name__ == "__main__":
