@@ -181,27 +181,38 @@ fk_status fk_align_landmarks(const fk_image *image, const float points[10], int3
     });
 }
 
-fk_status fk_preprocess_fit(const fk_image *face, int32_t tw, int32_t th, float *out, fk_error *error) {
+fk_status fk_preprocess_fit(const fk_image *face, int32_t tw, int32_t th, int32_t from_bytes, float *out,
+                            fk_error *error) {
     return fk::guarded(error, FK_ERR_INTERNAL, [&] {
         const cv::Mat &src = face->mat;
         if (src.empty()) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "empty face crop");
-        // deepface divides by 255 in float64 before resizing, so resize in
-        // float64 too: resizing uint8 would round differently.
+        // deepface's extract_faces divides by 255 in float64 before resizing,
+        // so resize in float64 too: resizing uint8 would round differently.
+        // Its represent with detector "skip" resizes the decoded bytes
+        // instead and divides afterwards, in float32 (from_bytes).
         cv::Mat f;
-        src.convertTo(f, CV_64FC3, 1.0 / 255.0);
+        if (from_bytes) f = src;
+        else src.convertTo(f, CV_64FC3, 1.0 / 255.0);
+        int depth = f.depth();
         double factor = std::min(double(th) / src.rows, double(tw) / src.cols);
         int nw = int(src.cols * factor), nh = int(src.rows * factor);
         cv::Mat resized;
         if (nw > 0 && nh > 0) cv::resize(f, resized, cv::Size(nw, nh));
-        else resized = cv::Mat::zeros(std::max(nh, 0), std::max(nw, 0), CV_64FC3);
+        else resized = cv::Mat::zeros(std::max(nh, 0), std::max(nw, 0), CV_MAKETYPE(depth, 3));
         int d0 = th - resized.rows, d1 = tw - resized.cols;
         cv::Mat padded;
-        if (resized.empty()) padded = cv::Mat::zeros(th, tw, CV_64FC3);
+        if (resized.empty()) padded = cv::Mat::zeros(th, tw, CV_MAKETYPE(depth, 3));
         else cv::copyMakeBorder(resized, padded, d0 / 2, d0 - d0 / 2, d1 / 2, d1 - d1 / 2, cv::BORDER_CONSTANT,
                                 cv::Scalar(0, 0, 0));
         if (padded.rows != th || padded.cols != tw) cv::resize(padded, padded, cv::Size(tw, th));
         cv::Mat f32(th, tw, CV_32FC3, out);
         padded.convertTo(f32, CV_32FC3);
+        if (from_bytes) {
+            // deepface: `if img.max() > 1: img = img / 255`, in float32.
+            double maxv = 0;
+            cv::minMaxLoc(f32.reshape(1), nullptr, &maxv);
+            if (maxv > 1) f32 /= 255.0f;
+        }
     });
 }
 

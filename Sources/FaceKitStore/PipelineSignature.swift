@@ -45,7 +45,7 @@ public struct PipelineSignature: Sendable, Hashable, Codable {
         return PipelineSignature(
             model: model.name, modelSHA256: digests.joined(separator: "+"), dimensions: model.dimensions,
             detector: detection.detector.rawValue, align: detection.align, alignment: detection.alignment.rawValue,
-            expandPercentage: detection.expandPercentage)
+            expandPercentage: detection.expandPercentage, normalization: detection.normalization.rawValue)
     }
 
     /// One string that is equal exactly when the signatures are; the database

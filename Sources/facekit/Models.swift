@@ -5,7 +5,7 @@ import Foundation
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List, fetch, import and check model files.",
-        subcommands: [List.self, Pull.self, Import.self, VerifyFiles.self])
+        subcommands: [List.self, Pull.self, Import.self, VerifyFiles.self, Bench.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List every model file with its status, size, licence and sources.")
@@ -22,7 +22,7 @@ struct Models: ParsableCommand {
                 var rows: [[String]] = []
                 for file in ModelRegistry.all {
                     let present = store.isPresent(file) ? "present" : "missing"
-                    rows.append([file.fileName, present, file.digests.map { "\($0.size)" }.joined(separator: "/"), file.license])
+                    rows.append([file.fileName, present, file.digests.isEmpty ? "unpublished" : file.digests.map { "\($0.size)" }.joined(separator: "/"), file.license])
                 }
                 print(Output.table(["file", "status", "bytes", "licence"], rows))
                 print("\nsources:")
@@ -101,9 +101,63 @@ struct Models: ParsableCommand {
                     case .unknownDigest(let sha, let size):
                         bad = true
                         print("\(file.fileName): MISMATCH size \(size) sha256 \(sha)")
+                    case .formatChecked(let sha):
+                        print("\(file.fileName): format ok, no digest recorded (sha256 \(sha)); run facekit models import on its folder to record it")
+                    case .invalidFormat(let reason):
+                        bad = true
+                        print("\(file.fileName): INVALID \(reason)")
                     }
                 }
                 if bad { throw ExitCode(69) }
+            }
+        }
+    }
+}
+
+extension Models {
+    struct Bench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time a recognition model: first load (ONNX rewrite + import), second load (cached), and per-face embedding.",
+            discussion: """
+            The first load starts from an empty rewrite cache for the file; the second is a fresh \
+            engine in the same process, as a new process would load it. The image is used whole \
+            (detector skip), fitted once, then embedded --runs times.
+            """)
+
+        @Argument(help: "Recognition model, e.g. Facenet.")
+        var model: String
+
+        @Option(help: "Face image used whole (detector skip).")
+        var image: String
+
+        @OptionGroup var weights: WeightsFlag
+
+        @Option(help: "Embeddings to time.")
+        var runs: Int = 20
+
+        func run() throws {
+            try Failure.run {
+                let info = try RecognitionModels.named(model)
+                let map = try weights.map(models: [info.name])
+                let store = ModelStore()
+                if let path = map[info.name] ?? info.files.first.map({ store.url(for: $0).path }),
+                   info.runtime == .deepfaceGraph, FileManager.default.fileExists(atPath: path) {
+                    try GraphCache(store: store).evict(source: path)
+                }
+                func load() throws -> (FaceEngine, Double) {
+                    let engine = FaceEngine(store: store, weights: map)
+                    let start = Date()
+                    try engine.prepare(detector: .skip, models: [info.name])
+                    return (engine, Date().timeIntervalSince(start))
+                }
+                let (_, first) = try load()
+                let (engine, second) = try load()
+                let options = DetectionOptions(detector: .skip, enforceDetection: false)
+                let timed = try engine.timeEmbedding(ImageSource(argument: image), model: info.name, options: options, runs: runs)
+                let sorted = timed.seconds.sorted()
+                let median = sorted[sorted.count / 2] * 1000
+                print("\(info.name): first load \(Output.fixed(first * 1000, 1)) ms, second load \(Output.fixed(second * 1000, 1)) ms (\(Output.fixed(second / max(first, 1e-9), 2)) of the first)")
+                print("\(info.name): embedding median \(Output.fixed(median, 2)) ms per face, min \(Output.fixed(sorted[0] * 1000, 2)) ms, \(sorted.count) runs, \(timed.embedding.count)-d")
             }
         }
     }

@@ -7,17 +7,19 @@ struct Represent: ParsableCommand {
     @Argument(help: "Image path (or data: URI).")
     var image: String
 
-    @Option(name: [.short, .long], help: "Recognition model: SFace or Dlib.")
+    @Option(name: [.short, .long], help: "Recognition model: VGG-Face, Facenet, Facenet512, ArcFace, SFace, GhostFaceNet, OpenFace, DeepID or Dlib.")
     var model: String = "SFace"
 
     @OptionGroup var detection: DetectionFlags
+
+    @OptionGroup var weights: WeightsFlag
 
     @Flag(help: "Print JSON.")
     var json = false
 
     func run() throws {
         try Failure.run {
-            let faces = try detection.engine().represent(ImageSource(argument: image), model: model, options: try detection.options())
+            let faces = try detection.engine(weights: try weights.map(models: [model])).represent(ImageSource(argument: image), model: model, options: try detection.options())
             if json {
                 try Output.json(faces)
                 return

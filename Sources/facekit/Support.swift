@@ -22,15 +22,19 @@ struct DetectionFlags: ParsableArguments {
     @Option(help: "Refuse images above this many pixels (default 100000000, or FACEKIT_MAX_PIXELS).")
     var maxPixels: Int?
 
+    @Option(help: "deepface's normalization of each face before the model: base (deepface's default), raw, Facenet, Facenet2018, VGGFace, VGGFace2 or ArcFace.")
+    var normalization: String = "base"
+
     func options() throws -> DetectionOptions {
         DetectionOptions(detector: try DetectorBackend.named(detector), align: !noAlign,
                          expandPercentage: expandPercentage, enforceDetection: !noEnforceDetection,
-                         alignment: try AlignmentMode.named(alignment))
+                         alignment: try AlignmentMode.named(alignment),
+                         normalization: try InputNormalization.named(normalization))
     }
 
-    func engine() -> FaceEngine {
+    func engine(weights: [String: String] = [:]) -> FaceEngine {
         let env = ProcessInfo.processInfo.environment["FACEKIT_MAX_PIXELS"].flatMap(Int.init)
-        return FaceEngine(loader: ImageLoader(maxPixels: maxPixels ?? env ?? ImageLoader.defaultMaxPixels))
+        return FaceEngine(loader: ImageLoader(maxPixels: maxPixels ?? env ?? ImageLoader.defaultMaxPixels), weights: weights)
     }
 }
 
@@ -98,4 +102,22 @@ enum Output {
     }
 
     static func box(_ a: FacialArea) -> String { "x=\(a.x) y=\(a.y) w=\(a.w) h=\(a.h)" }
+}
+
+/// `--weights PATH`: one model's weights from a file, as they are.
+struct WeightsFlag: ParsableArguments {
+    @Option(help: "Run the model from this weight file (.onnx; .h5 for deepface's Keras files), without digest checks. One model only.")
+    var weights: String?
+
+    func map(models: [String]) throws -> [String: String] {
+        guard let weights else { return [:] }
+        guard models.count == 1 else {
+            throw FaceKitError.invalidInput("--weights gives the file of one model; name exactly one with --model")
+        }
+        let path = (weights as NSString).expandingTildeInPath
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw FaceKitError.modelFileMissing(model: models[0], file: path, fetchCommand: "check the --weights path")
+        }
+        return [try RecognitionModels.named(models[0]).name: path]
+    }
 }

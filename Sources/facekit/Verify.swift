@@ -14,12 +14,14 @@ struct Verify: ParsableCommand {
     @Argument(help: "Image paths (or data: URIs). The first is the base image.")
     var images: [String]
 
-    @Option(name: [.short, .long], help: "Recognition model(s), comma separated: SFace, Dlib.")
+    @Option(name: [.short, .long], help: "Recognition model(s), comma separated: VGG-Face, Facenet, Facenet512, ArcFace, SFace, GhostFaceNet, OpenFace, DeepID, Dlib.")
     var model: String = "SFace"
 
     @OptionGroup var match: MatchFlags
 
     @OptionGroup var detection: DetectionFlags
+
+    @OptionGroup var weights: WeightsFlag
 
     @Flag(help: "Print JSON.")
     var json = false
@@ -30,10 +32,25 @@ struct Verify: ParsableCommand {
 
     func run() throws {
         try Failure.run {
-            let models = model.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let named = model.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             let options = FaceEngine.VerifyOptions(metric: try match.distanceMetric(), threshold: match.threshold,
                                                    detection: try detection.options())
-            let engine = detection.engine()
+            let engine = detection.engine(weights: try weights.map(models: named))
+            // With several models, the ones whose files are here run; each
+            // missing one is named with the command that fetches it.
+            var models: [String] = []
+            var missing: [FaceKitError] = []
+            for name in named {
+                do {
+                    try engine.prepare(detector: .skip, models: [name])
+                    models.append(name)
+                } catch let error as FaceKitError {
+                    guard named.count > 1, case .modelFileMissing = error else { throw error }
+                    Failure.printError(error.description)
+                    missing.append(error)
+                }
+            }
+            if models.isEmpty, let first = missing.first { throw first }
             let base = ImageSource(argument: images[0])
             let others = images.dropFirst().map(ImageSource.init(argument:))
             let results = try engine.verify(base: base, against: Array(others), models: models, options: options)
@@ -46,7 +63,7 @@ struct Verify: ParsableCommand {
             } else {
                 printText(results, models: models)
             }
-            if let first = failures.first {
+            if let first = failures.first ?? missing.first {
                 if !json { Failure.printError(first.description) }
                 throw ExitCode(Failure.exitCode(for: first))
             }

@@ -168,6 +168,56 @@ final class CLITests: XCTestCase {
     }
 }
 
+extension CLITests {
+    /// The seed's comparison: every model whose file is here runs, and each
+    /// missing one is named with its file and the command that fetches it.
+    func testSeveralModelsRunWhatIsPresentAndNameWhatIsMissing() throws {
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("facekit-home-\(UUID().uuidString)")
+        let models = home.appendingPathComponent("models")
+        try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
+        let real = URL(fileURLWithPath: ProcessInfo.processInfo.environment["FACEKIT_HOME"]
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".facekit").path).appendingPathComponent("models")
+        for file in ["face_recognition_sface_2021dec.onnx", "face_detection_yunet_2023mar.onnx"] {
+            try FileManager.default.createSymbolicLink(at: models.appendingPathComponent(file),
+                                                       withDestinationURL: real.appendingPathComponent(file))
+        }
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["verify", image("img1.jpg"), image("img2.jpg"), "--model", "VGG-Face,Facenet,SFace", "--detector", "yunet"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["FACEKIT_HOME": home.path]) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertTrue(stdout.contains("SFace"), stdout)
+        XCTAssertTrue(stdout.contains("same person"), stdout)
+        XCTAssertTrue(stderr.contains("vgg_face_weights.onnx"), stderr)
+        XCTAssertTrue(stderr.contains("facenet_weights.onnx"), stderr)
+        XCTAssertTrue(stderr.contains("facekit models import"), stderr)
+        XCTAssertEqual(process.terminationStatus, 69, "missing files are reported in the exit status too")
+    }
+
+    func testWeightsFlagChecksItsArguments() throws {
+        let h5 = FileManager.default.temporaryDirectory.appendingPathComponent("facenet-\(UUID().uuidString).h5")
+        try Data([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]).write(to: h5)
+        var run = try facekit(["represent", image("img1.jpg"), "--model", "Facenet", "--weights", h5.path, "--detector", "skip"])
+        XCTAssertEqual(run.status, 69, run.stderr)
+        XCTAssertTrue(run.stderr.contains("Facenet") && run.stderr.contains(".h5"), run.stderr)
+        run = try facekit(["verify", image("img1.jpg"), image("img2.jpg"), "--model", "Facenet,SFace", "--weights", h5.path])
+        XCTAssertEqual(run.status, 65, run.stderr)
+        XCTAssertTrue(run.stderr.contains("one model"), run.stderr)
+        run = try facekit(["represent", image("img1.jpg"), "--model", "Facenet", "--weights", "/nonexistent/x.onnx"])
+        XCTAssertEqual(run.status, 69, run.stderr)
+        XCTAssertTrue(run.stderr.contains("/nonexistent/x.onnx"), run.stderr)
+        run = try facekit(["represent", image("img1.jpg"), "--normalization", "Bogus"])
+        XCTAssertEqual(run.status, 65, run.stderr)
+        XCTAssertTrue(run.stderr.contains("VGGFace2"), run.stderr)
+    }
+}
+
 /// PNG files for the CLI cases, written with the same tricks as the library
 /// tests' ImageFiles (kept separate: the two test targets share no code).
 enum PNGBomb {

@@ -60,8 +60,8 @@ final class BadInputTests: XCTestCase {
         let img1 = try Fixtures.dataURI("img1.jpg"), img2 = try Fixtures.dataURI("img2.jpg")
         try await check([
             Case(name: "unknown model", uri: "/verify", headers: Body.jsonHeaders,
-                 body: try Body.json(["img1": img1, "img2": img2, "model_name": "VGG-Face"]), status: .badRequest,
-                 message: "unknown model 'VGG-Face'"),
+                 body: try Body.json(["img1": img1, "img2": img2, "model_name": "DeepFace"]), status: .badRequest,
+                 message: "unknown model 'DeepFace'"),
             Case(name: "unknown detector", uri: "/represent", headers: Body.jsonHeaders,
                  body: try Body.json(["img": img1, "detector_backend": "retinaface"]), status: .badRequest,
                  message: "unknown detector 'retinaface'"),

@@ -168,9 +168,10 @@ final class RouteTests: XCTestCase {
             r = try await client.execute(uri: "/models", method: .get)
             XCTAssertEqual(r.status, .ok)
             let models = try r.object()
-            XCTAssertEqual((models["models"] as? [[String: Any]])?.compactMap { $0["name"] as? String }, ["SFace", "Dlib"])
+            XCTAssertEqual((models["models"] as? [[String: Any]])?.compactMap { $0["name"] as? String },
+                           ["VGG-Face", "Facenet", "Facenet512", "ArcFace", "SFace", "GhostFaceNet", "OpenFace", "DeepID", "Dlib"])
             XCTAssertEqual(models["default_detector"] as? String, "yunet")
-            let sface = try XCTUnwrap((models["models"] as? [[String: Any]])?.first)
+            let sface = try XCTUnwrap((models["models"] as? [[String: Any]])?.first { $0["name"] as? String == "SFace" })
             XCTAssertEqual((sface["thresholds"] as? [String: Double])?["cosine"], 0.593)
 
             r = try await client.execute(uri: "/", method: .get)

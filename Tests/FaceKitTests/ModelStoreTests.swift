@@ -26,9 +26,11 @@ final class ModelStoreTests: XCTestCase {
         XCTAssertThrowsError(try ModelStore(home: Fixtures.temporaryDirectory).importFiles(from: URL(fileURLWithPath: "/no/such/dir")))
     }
 
-    func testEveryRegisteredFileHasADigestAndASource() {
+    func testEveryRegisteredFileHasADigestOrAFormatCheckAndASource() {
         for file in ModelRegistry.all {
-            XCTAssertFalse(file.digests.isEmpty, file.fileName)
+            // deepface publishes no digest for its weights: those are
+            // accepted by format check, with the digest recorded on import.
+            XCTAssertTrue(!file.digests.isEmpty || file.trustOnFirstUse, file.fileName)
             for digest in file.digests {
                 XCTAssertEqual(digest.sha256.count, 64, file.fileName)
                 XCTAssertGreaterThan(digest.size, 0, file.fileName)

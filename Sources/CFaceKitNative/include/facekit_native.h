@@ -128,8 +128,9 @@ fk_status fk_align_landmarks(const fk_image *image, const float points[10], int3
                              fk_image **out, fk_error *error);
 // deepface's resize_image: scale to fit (target_w, target_h) keeping the aspect
 // ratio, pad with black to the target, as float32 BGR in [0, 1], HWC order.
-// out must hold target_w * target_h * 3 floats.
-fk_status fk_preprocess_fit(const fk_image *face, int32_t target_w, int32_t target_h, float *out,
+// out must hold target_w * target_h * 3 floats. from_bytes: resize the 8-bit
+// pixels and divide by 255 after (deepface's represent with detector skip).
+fk_status fk_preprocess_fit(const fk_image *face, int32_t target_w, int32_t target_h, int32_t from_bytes, float *out,
                             fk_error *error);
 
 // ---------------------------------------------------------------- networks
@@ -142,6 +143,21 @@ void fk_net_free(fk_net *net);
 // takes) tensor of the given shape; copies the first output into out.
 fk_status fk_net_forward(fk_net *net, const float *input, const int32_t *shape, int32_t dims,
                          float *out, size_t out_capacity, size_t *out_count, fk_error *error);
+
+// Rewrites an ONNX file once into a form OpenCV 4.6 imports: with the input
+// fixed to input_shape (rank dims; -1 keeps the file's own value), shape
+// computations are evaluated, If nodes with a known condition inlined and
+// axes/bounds passed as inputs moved to attributes. Weights are copied as
+// they are. The result is written to target_path (atomically); open it with
+// fk_net_open. A null target_path only checks the file (parse and fold). FK_ERR_MODEL_LOAD names what is wrong with a corrupt,
+// truncated or mismatched file.
+typedef struct fk_onnx_report {
+    int32_t nodes_in, nodes_out;
+    int32_t output_rank;       // 0 when the output shape could not be inferred
+    int64_t output_shape[8];
+} fk_onnx_report;
+fk_status fk_onnx_rewrite(const char *source_path, const char *target_path, const int64_t *input_shape,
+                          int32_t rank, fk_onnx_report *report, fk_error *error);
 
 // dlib's ResNet face descriptor (dlib_face_recognition_resnet_model_v1.dat).
 typedef struct fk_dlib_resnet fk_dlib_resnet;

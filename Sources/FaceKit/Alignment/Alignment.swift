@@ -30,9 +30,14 @@ public struct DetectionOptions: Sendable, Equatable {
     public var alignment: AlignmentMode
     /// Keep only the largest faces (deepface's `max_faces`).
     public var maxFaces: Int?
+    /// What is done to each fitted face before a model sees it (deepface's
+    /// `normalization`, applied after detection and fitting).
+    public var normalization: InputNormalization
 
     public init(detector: DetectorBackend = .opencv, align: Bool = true, expandPercentage: Int = 0,
-                enforceDetection: Bool = true, alignment: AlignmentMode = .deepface, maxFaces: Int? = nil) {
+                enforceDetection: Bool = true, alignment: AlignmentMode = .deepface, maxFaces: Int? = nil,
+                normalization: InputNormalization = .base) {
+        self.normalization = normalization
         self.detector = detector
         self.align = align
         self.expandPercentage = expandPercentage
@@ -75,10 +80,12 @@ extension Image {
 
     /// deepface's resize_image: fit into (width, height) keeping the aspect
     /// ratio, pad with black; float32 BGR in [0, 1], HWC.
-    func fitted(width: Int, height: Int) throws -> [Float] {
+    /// fromBytes: deepface's represent with detector "skip", which resizes
+    /// the decoded bytes (everything else resizes [0, 1] floats).
+    func fitted(width: Int, height: Int, fromBytes: Bool = false) throws -> [Float] {
         var out = [Float](repeating: 0, count: width * height * 3)
         try Native.check { err in
-            out.withUnsafeMutableBufferPointer { fk_preprocess_fit(handle, Int32(width), Int32(height), $0.baseAddress, err) }
+            out.withUnsafeMutableBufferPointer { fk_preprocess_fit(handle, Int32(width), Int32(height), fromBytes ? 1 : 0, $0.baseAddress, err) }
         }
         return out
     }

@@ -103,6 +103,11 @@ public struct ModelFetcher: Sendable {
         case .verified(let known):
             try store.install(path, as: file)
             log("\(file.fileName): installed from \(origin) (\(known))")
+        case .formatChecked(let sha):
+            try store.installUnpublished(path, as: file, sha256: sha)
+            log("\(file.fileName): installed from \(origin) (format checked; no published digest, recorded sha256 \(sha))")
+        case .invalidFormat(let reason):
+            throw FaceKitError.modelFileInvalid(file: file.fileName, reason: reason)
         case .unknownDigest(let sha, let size):
             throw FaceKitError.modelFileInvalid(file: file.fileName, reason: "got size \(size), sha256 \(sha.isEmpty ? "-" : sha); expected one of \(file.digests.map { "\($0.size) bytes \($0.sha256)" })")
         case .missing:

@@ -13,6 +13,30 @@ public struct ModelFile: Sendable, Hashable {
     public let pypi: PyPISource?
     /// A file that a Debian package installs.
     public let debian: DebianSource?
+    /// What the file must parse as. Files whose publisher gives no digest
+    /// (deepface's weights) are accepted on this check alone, and the digest
+    /// they had when they came in is recorded next to them.
+    public let format: Format?
+
+    public enum Format: String, Sendable, Hashable {
+        case onnx
+        case kerasH5 = "h5"
+    }
+
+    public init(fileName: String, summary: String, license: String, digests: [Digest], official: URLSource?,
+                pypi: PyPISource?, debian: DebianSource?, format: Format? = nil) {
+        self.fileName = fileName
+        self.summary = summary
+        self.license = license
+        self.digests = digests
+        self.official = official
+        self.pypi = pypi
+        self.debian = debian
+        self.format = format
+    }
+
+    /// No published digest: trusted on first use, by format check.
+    public var trustOnFirstUse: Bool { digests.isEmpty && format != nil }
 
     public struct Digest: Sendable, Hashable {
         public let sha256: String

@@ -113,9 +113,46 @@ public enum ModelRegistry {
             debian: nil)
     }
 
+    // deepface's own weight files, in the two formats FaceKit reads. deepface
+    // publishes no digest for them and they cannot be fetched on this
+    // project's machines, so none is written here: a file is accepted when it
+    // parses as its format with the model's input and output shapes, and the
+    // SHA-256 it had then is recorded beside it (see ModelStore).
+    static let deepfaceReleases = "https://github.com/serengil/deepface_models/releases/download/v1.0/"
+    static let deepfaceLicense = "as published by deepface (serengil/deepface_models); upstream terms vary by model"
+
+    static func deepface(_ fileName: String, _ summary: String, url: String? = nil) -> ModelFile {
+        let format: ModelFile.Format = fileName.hasSuffix(".onnx") ? .onnx : .kerasH5
+        return ModelFile(
+            fileName: fileName,
+            summary: summary + (format == .onnx ? ", ONNX (NHWC input, exported from deepface's PyTorch model)" : ", Keras .h5 (deepface's TensorFlow backend)"),
+            license: deepfaceLicense, digests: [],
+            official: .init(url: url ?? deepfaceReleases + fileName, bzip2: false),
+            pypi: nil, debian: nil, format: format)
+    }
+
+    public static let vggFaceONNX = deepface("vgg_face_weights.onnx", "VGG-Face descriptor (4096-d)")
+    public static let facenetONNX = deepface("facenet_weights.onnx", "FaceNet Inception-ResNet-v1 (128-d)")
+    public static let facenet512ONNX = deepface("facenet512_weights.onnx", "FaceNet Inception-ResNet-v1 (512-d)")
+    public static let arcFaceONNX = deepface("arcface_weights.onnx", "ArcFace ResNet-34 (512-d)")
+    public static let ghostFaceNetONNX = deepface("ghostfacenet_v1.onnx", "GhostFaceNet W1.3 S1 (512-d)")
+    public static let openFaceONNX = deepface("openface_weights.onnx", "OpenFace nn4.small2 (128-d)")
+    public static let deepIDONNX = deepface("deepid_weights.onnx", "DeepID (160-d)")
+
+    public static let vggFaceH5 = deepface("vgg_face_weights.h5", "VGG-Face descriptor (4096-d)")
+    public static let facenetH5 = deepface("facenet_weights.h5", "FaceNet Inception-ResNet-v1 (128-d)")
+    public static let facenet512H5 = deepface("facenet512_weights.h5", "FaceNet Inception-ResNet-v1 (512-d)")
+    public static let arcFaceH5 = deepface("arcface_weights.h5", "ArcFace ResNet-34 (512-d)")
+    public static let ghostFaceNetH5 = deepface("ghostfacenet_v1.h5", "GhostFaceNet W1.3 S1 (512-d)",
+                                                url: "https://github.com/HamadYA/GhostFaceNets/releases/download/v1.2/GhostFaceNet_W1.3_S1_ArcFace.h5")
+    public static let openFaceH5 = deepface("openface_weights.h5", "OpenFace nn4.small2 (128-d)")
+    public static let deepIDH5 = deepface("deepid_keras_weights.h5", "DeepID (160-d)")
+
     /// Every file, in the order `facekit models list` shows them.
     public static let all: [ModelFile] = [
         yunet, sface, dlibResNet, dlibShape5, ssdConfig, ssdWeights, haarFace, haarEye, mtcnnPNet, mtcnnRNet, mtcnnONet,
+        vggFaceONNX, facenetONNX, facenet512ONNX, arcFaceONNX, ghostFaceNetONNX, openFaceONNX, deepIDONNX,
+        vggFaceH5, facenetH5, facenet512H5, arcFaceH5, ghostFaceNetH5, openFaceH5, deepIDH5,
     ]
 
     public static func file(named name: String) -> ModelFile? {

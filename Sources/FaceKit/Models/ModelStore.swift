@@ -39,16 +39,35 @@ public struct ModelStore: Sendable {
         case missing
         case verified(origin: String)
         case unknownDigest(sha256: String, size: Int64)
+        /// A file with no published digest that passed its format check.
+        case formatChecked(sha256: String)
+        /// A file with no published digest that failed its format check.
+        case invalidFormat(reason: String)
     }
 
-    /// Checks a present file against the registry's size and SHA-256.
+    /// Checks a present file against the registry's size and SHA-256; a file
+    /// whose publisher gives no digest against the digest recorded when it
+    /// came in.
     public func status(of file: ModelFile) throws -> Status {
         let path = url(for: file).path
         guard FileManager.default.fileExists(atPath: path) else { return .missing }
-        return try Self.check(path: path, against: file)
+        let status = try Self.check(path: path, against: file)
+        if case .formatChecked(let sha) = status, let recorded = recordedDigest(of: file) {
+            return recorded == sha
+                ? .verified(origin: "format checked when it came in, sha256 recorded then (no published digest)")
+                : .unknownDigest(sha256: sha, size: (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? -1)
+        }
+        return status
+    }
+
+    func digestRecord(for file: ModelFile) -> URL { modelsDirectory.appendingPathComponent(file.fileName + ".sha256") }
+
+    func recordedDigest(of file: ModelFile) -> String? {
+        (try? String(contentsOf: digestRecord(for: file), encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     static func check(path: String, against file: ModelFile) throws -> Status {
+        if file.trustOnFirstUse { return try checkFormat(path: path, of: file) }
         let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? -1
         // Size first: it catches a truncated download or a Git LFS pointer
         // without reading the whole file.
@@ -58,6 +77,46 @@ public struct ModelStore: Sendable {
         let sha = try Native.sha256(ofFile: path)
         if let digest = file.accepts(sha256: sha) { return .verified(origin: digest.origin) }
         return .unknownDigest(sha256: sha, size: size)
+    }
+
+    /// The check of a file whose publisher gives no digest: it must parse as
+    /// its format, with the input and output sizes of its model.
+    static func checkFormat(path: String, of file: ModelFile) throws -> Status {
+        let model = RecognitionModels.all.first { $0.formats.contains(file) }
+        switch file.format {
+        case .onnx?:
+            guard let model else { return .invalidFormat(reason: "no model uses \(file.fileName)") }
+            do {
+                let report = try GraphCache.check(source: path, inputShape: [1, model.inputHeight, model.inputWidth, 3], model: model.name)
+                if !report.outputShape.isEmpty, report.outputShape.reduce(1, *) != model.dimensions {
+                    return .invalidFormat(reason: "outputs \(report.outputShape.map(String.init).joined(separator: "x")) values, \(model.name) gives \(model.dimensions)")
+                }
+            } catch let error as FaceKitError {
+                return .invalidFormat(reason: "\(error)")
+            }
+        case .kerasH5?:
+            // HDF5's signature; the layer-by-layer check is the Keras loader's.
+            guard let handle = FileHandle(forReadingAtPath: path) else { return .invalidFormat(reason: "cannot open") }
+            defer { try? handle.close() }
+            let head = (try? handle.read(upToCount: 8)) ?? Data()
+            guard head == Data([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]) else {
+                return .invalidFormat(reason: "not an HDF5 file")
+            }
+        case nil:
+            return .invalidFormat(reason: "no format check for \(file.fileName)")
+        }
+        return .formatChecked(sha256: try Native.sha256(ofFile: path))
+    }
+
+    /// Installs a file accepted by its format check and records its digest,
+    /// so that a later change to it is seen.
+    func installUnpublished(_ source: URL, as file: ModelFile, sha256: String) throws {
+        try install(source, as: file)
+        do {
+            try (sha256 + "\n").write(to: digestRecord(for: file), atomically: true, encoding: .utf8)
+        } catch {
+            throw FaceKitError.io("cannot record the digest of \(file.fileName): \(error.localizedDescription)")
+        }
     }
 
     /// SHA-256 (lowercase hex) of any file: pipeline signatures name the
@@ -107,8 +166,17 @@ public struct ModelStore: Sendable {
                     try install(candidate, as: file)
                     report.imported.append(file.fileName)
                 }
+            case .formatChecked(let sha):
+                if recordedDigest(of: file) == sha, isPresent(file) {
+                    report.alreadyPresent.append(file.fileName)
+                } else {
+                    try installUnpublished(candidate, as: file, sha256: sha)
+                    report.imported.append(file.fileName)
+                }
             case .unknownDigest(let sha, let size):
                 report.rejected.append((file.fileName, "size \(size), sha256 \(sha.isEmpty ? "not computed" : sha) matches no known version"))
+            case .invalidFormat(let reason):
+                report.rejected.append((file.fileName, reason))
             case .missing:
                 break
             }

@@ -21,11 +21,18 @@ public final class FaceEngine: Sendable {
 
     private let detectors = Locked<[DetectorBackend: Pool<FaceDetector>]>([:])
     private let recognizers = Locked<[String: any FaceRecognizer]>([:])
+    /// Weight files given by path for a model (`--weights`), used as they
+    /// are: no digest check, format by extension.
+    public let weights: [String: String]
+    public let graphCache: GraphCache
 
     public init(store: ModelStore = ModelStore(), loader: ImageLoader = ImageLoader(),
-                workers: Int = ProcessInfo.processInfo.environment["FACEKIT_WORKERS"].flatMap(Int.init) ?? 1) {
+                workers: Int = ProcessInfo.processInfo.environment["FACEKIT_WORKERS"].flatMap(Int.init) ?? 1,
+                weights: [String: String] = [:]) {
         self.store = store
         self.loader = loader
+        self.weights = weights
+        self.graphCache = GraphCache(store: store)
         self.workers = max(1, workers)
         // Parallelism comes from running images side by side; OpenCV's own
         // threads would only fight over the same cores.
@@ -48,16 +55,36 @@ public final class FaceEngine: Sendable {
     func recognizer(_ info: RecognitionModelInfo) throws -> any FaceRecognizer {
         try recognizers.withLock { cache in
             if let model = cache[info.name] { return model }
-            let paths = try info.files.map { try store.require($0, for: info.name) }
+            let path = try weights[info.name] ?? defaultWeights(for: info)
             let model: any FaceRecognizer
-            switch info.name {
-            case RecognitionModels.sface.name: model = try SFaceRecognizer(path: paths[0], workers: recognizerCopies)
-            case RecognitionModels.dlib.name: model = try DlibRecognizer(path: paths[0], workers: recognizerCopies)
-            default: throw FaceKitError.unknownModel(info.name, known: RecognitionModels.all.map(\.name))
+            switch (info.runtime, WeightFormat(path: path)) {
+            case (.sface, .onnx): model = try SFaceRecognizer(path: path, workers: recognizerCopies)
+            case (.dlib, .dlibDat): model = try DlibRecognizer(path: path, workers: recognizerCopies)
+            case (.deepfaceGraph, .onnx):
+                model = try GraphRecognizer(info: info, onnx: path, cache: graphCache, workers: recognizerCopies)
+            case (.deepfaceGraph, .kerasH5):
+                // The seam for the Keras half (native HDF5 reader and layer
+                // graph): it plugs in here, with the same input contract.
+                throw FaceKitError.modelLoadFailed(
+                    model: info.name, reason: "Keras .h5 weights are not supported by this build yet; use the .onnx file")
+            case (_, let format):
+                throw FaceKitError.invalidInput(
+                    "\((path as NSString).lastPathComponent) is \(format.map { "a \($0.rawValue) file" } ?? "of an unknown format"); \(info.name) takes \(info.formats.map { ($0.fileName as NSString).pathExtension }.joined(separator: " or ")) weights")
             }
             cache[info.name] = model
             return model
         }
+    }
+
+    /// The first format of the model present in the store, or the error that
+    /// names the default file and how to get it.
+    private func defaultWeights(for info: RecognitionModelInfo) throws -> String {
+        for file in info.formats where file.format == .onnx && store.isPresent(file) { return store.url(for: file).path }
+        if info.runtime != .deepfaceGraph { return try store.require(info.files[0], for: info.name) }
+        let file = info.files[0]
+        throw FaceKitError.modelFileMissing(
+            model: info.name, file: store.url(for: file).path,
+            fetchCommand: "facekit models import ~/.deepface/weights (deepface's download folder), or facekit models pull \(info.name) (from \(file.official?.url ?? "deepface's releases"))")
     }
 
     /// Loads a detector and models now, so that errors and load time come first.
@@ -91,14 +118,17 @@ public final class FaceEngine: Sendable {
     /// deepface's represent: one embedding per face.
     public func represent(_ source: ImageSource, model: String, options: DetectionOptions = .init()) throws -> [Representation] {
         let info = try RecognitionModels.named(model)
-        let result = try embed(source, models: [info], options: options)
+        // deepface's represent with detector "skip" fits the decoded bytes;
+        // its verify and find, even with "skip", fit [0, 1] floats.
+        let result = try embed(source, models: [info], options: options, fitFromBytes: options.detector == .skip)
         return result.faces.map {
             Representation(embedding: $0.embeddings[info.name]!, facialArea: $0.facialArea, faceConfidence: $0.confidence)
         }
     }
 
     /// Detects the faces of one image once and embeds each with every model given.
-    public func embed(_ source: ImageSource, models: [RecognitionModelInfo], options: DetectionOptions) throws -> ImageEmbeddings {
+    public func embed(_ source: ImageSource, models: [RecognitionModelInfo], options: DetectionOptions,
+                      fitFromBytes: Bool = false) throws -> ImageEmbeddings {
         let clock = StageClock(enabled: profile)
         let image = try loadImage(source)
         clock.lap("decode")
@@ -112,7 +142,11 @@ public final class FaceEngine: Sendable {
                     return try image.landmarkCrop(points: points, size: info.inputWidth)
                         .fitted(width: info.inputWidth, height: info.inputHeight)
                 }
-                return try face.face.fitted(width: info.inputWidth, height: info.inputHeight)
+                return try face.face.fitted(width: info.inputWidth, height: info.inputHeight, fromBytes: fitFromBytes)
+            }.map { face in
+                var face = face
+                options.normalization.apply(&face)
+                return face
             }
             perModel[info.name] = try recognizer(info).embed(inputs)
         }
@@ -149,6 +183,31 @@ public final class FaceEngine: Sendable {
             }
         }
         return results.withLock { $0.map { $0! } }
+    }
+
+    /// Times the recognition step alone: the image's faces are found and
+    /// fitted once (as represent fits them), then embedded `runs` times. For benchmarks; returns the
+    /// first face's embedding and the seconds of each run.
+    public func timeEmbedding(_ source: ImageSource, model: String, options: DetectionOptions, runs: Int) throws
+        -> (embedding: [Float], seconds: [Double])
+    {
+        let info = try RecognitionModels.named(model)
+        let recognizer = try recognizer(info)
+        let image = try loadImage(source)
+        guard let face = try extractFaces(from: image, source: source.name, options: options).first else {
+            throw FaceKitError.noFaceDetected(source: source.name)
+        }
+        var input = try face.face.fitted(width: info.inputWidth, height: info.inputHeight,
+                                         fromBytes: options.detector == .skip)
+        options.normalization.apply(&input)
+        var embedding: [Float] = []
+        var seconds: [Double] = []
+        for _ in 0..<max(1, runs) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            embedding = try recognizer.embed([input])[0]
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return (embedding, seconds)
     }
 
     // MARK: verification

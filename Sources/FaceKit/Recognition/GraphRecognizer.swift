@@ -1,0 +1,67 @@
+import Foundation
+
+/// One of deepface's graphs (VGG-Face, Facenet, Facenet512, ArcFace,
+/// GhostFaceNet, OpenFace, DeepID) from its ONNX file, through OpenCV dnn.
+/// The file is rewritten once for OpenCV 4.6 (GraphCache). deepface's ONNX
+/// client feeds the fitted faces as they are: channels last (n, h, w, 3),
+/// BGR, float32; so does this.
+struct GraphRecognizer: FaceRecognizer {
+    let info: RecognitionModelInfo
+    private let nets: Pool<DnnNet>
+    let prepared: GraphCache.Prepared
+
+    init(info: RecognitionModelInfo, onnx path: String, cache: GraphCache, workers: Int) throws {
+        self.info = info
+        let shape = [1, info.inputHeight, info.inputWidth, 3]
+        let prepared = try cache.prepare(source: path, inputShape: shape, model: info.name)
+        self.prepared = prepared
+        let file = (path as NSString).lastPathComponent
+        // A file of another model (or another size of this one) still folds
+        // cleanly; its output gives it away before any face is embedded.
+        if !prepared.outputShape.isEmpty, prepared.outputShape.reduce(1, *) != info.dimensions {
+            throw FaceKitError.modelLoadFailed(
+                model: info.name,
+                reason: "\(file) outputs \(prepared.outputShape.map(String.init).joined(separator: "x")) values per face, but \(info.name) gives \(info.dimensions): is it another model's file?")
+        }
+        nets = Pool(capacity: workers) { try DnnNet(model: prepared.path, name: info.name) }
+        try nets.warmUp()
+        // Run once: OpenCV allocates its buffers on the first forward, and a
+        // graph that imports but cannot run fails here, at load, by name.
+        let probe = [Float](repeating: 0, count: info.inputWidth * info.inputHeight * 3)
+        do {
+            _ = try nets.with { try $0.forward(probe, shape: shape.map(Int32.init), outputCount: info.dimensions) }
+        } catch let error as FaceKitError {
+            throw FaceKitError.modelLoadFailed(model: info.name, reason: "\(file) does not run: \(error)")
+        }
+    }
+
+    func embed(_ faces: [[Float]]) throws -> [[Float]] {
+        let shape: [Int32] = [1, Int32(info.inputHeight), Int32(info.inputWidth), 3]
+        return try faces.map { face in
+            let out = try nets.with { try $0.forward(face, shape: shape, outputCount: info.dimensions) }
+            return info.normalizesOutput ? Self.l2Normalized(out) : out
+        }
+    }
+
+    /// deepface's verification.l2_normalize: x / (||x|| + 1e-10), in double.
+    static func l2Normalized(_ v: [Float]) -> [Float] {
+        let norm = v.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        return v.map { Float(Double($0) / (norm + 1e-10)) }
+    }
+}
+
+/// The kind of a weight file, by its extension (`--weights`).
+enum WeightFormat: String {
+    case onnx
+    case kerasH5 = "h5"
+    case dlibDat = "dat"
+
+    init?(path: String) {
+        switch (path as NSString).pathExtension.lowercased() {
+        case "onnx": self = .onnx
+        case "h5", "hdf5": self = .kerasH5
+        case "dat": self = .dlibDat
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,316 @@
+@testable import FaceKit
+import Foundation
+import XCTest
+
+/// The ONNX rewrite for OpenCV 4.6 (onnx_rewrite.cpp through GraphCache and
+/// GraphRecognizer): real SFace and YuNet files give what the plain importer
+/// gives, a dynamic-batch graph of the kind PyTorch exports is folded and
+/// runs, the cache is used, and bad files fail by name.
+final class GraphLoaderTests: XCTestCase {
+    let store = ModelStore()
+
+    func modelPath(_ file: ModelFile) throws -> String {
+        let path = store.url(for: file).path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw XCTSkipFailure("\(file.fileName) missing in \(store.modelsDirectory.path): run scripts/ensure-models.sh")
+        }
+        return path
+    }
+
+    func freshCache() -> GraphCache { GraphCache(directory: Fixtures.temporaryDirectory) }
+
+    /// Deterministic, face-like range input.
+    func input(count: Int, scale: Float) -> [Float] {
+        (0..<count).map { Float(($0 * 7919) % 256) / 255 * scale }
+    }
+
+    func testSFaceThroughTheRewriteMatchesThePlainImporter() throws {
+        let path = try modelPath(ModelRegistry.sface)
+        let prepared = try freshCache().prepare(source: path, inputShape: [1, 3, 112, 112], model: "SFace")
+        XCTAssertTrue(prepared.rewritten)
+        XCTAssertEqual(prepared.outputShape, [1, 128])
+        let x = input(count: 3 * 112 * 112, scale: 255)
+        let plain = try DnnNet(model: path, name: "SFace").forward(x, shape: [1, 3, 112, 112], outputCount: 128)
+        let rewritten = try DnnNet(model: prepared.path, name: "SFace").forward(x, shape: [1, 3, 112, 112], outputCount: 128)
+        XCTAssertEqual(plain, rewritten, "the rewritten SFace must compute bit for bit what the original does")
+    }
+
+    func testYuNetThroughTheRewriteMatchesThePlainImporter() throws {
+        let path = try modelPath(ModelRegistry.yunet)
+        // The file fixes its input at 640x640; the rewrite holds it to that.
+        let prepared = try freshCache().prepare(source: path, inputShape: [1, 3, 640, 640], model: "yunet")
+        let x = input(count: 3 * 640 * 640, scale: 255)
+        // The output forward() returns without names: 4000 values.
+        let plain = try DnnNet(model: path, name: "yunet").forward(x, shape: [1, 3, 640, 640], outputCount: 4000)
+        let rewritten = try DnnNet(model: prepared.path, name: "yunet").forward(x, shape: [1, 3, 640, 640], outputCount: 4000)
+        XCTAssertEqual(plain, rewritten)
+        XCTAssertThrowsError(try freshCache().prepare(source: path, inputShape: [1, 3, 160, 160], model: "yunet")) { error in
+            XCTAssertTrue("\(error)".contains("1x3x640x640"), "\(error)")
+        }
+    }
+
+    func testSecondPreparationComesFromTheCache() throws {
+        let path = try modelPath(ModelRegistry.sface)
+        let cache = freshCache()
+        let first = try cache.prepare(source: path, inputShape: [1, 3, 112, 112], model: "SFace")
+        let second = try cache.prepare(source: path, inputShape: [1, 3, 112, 112], model: "SFace")
+        XCTAssertTrue(first.rewritten)
+        XCTAssertFalse(second.rewritten)
+        XCTAssertEqual(first.path, second.path)
+        XCTAssertEqual(second.outputShape, [1, 128])
+        XCTAssertEqual(first.sourceSHA256, ModelRegistry.sface.digests.first { $0.sha256 == first.sourceSHA256 }?.sha256,
+                       "the cache key is the file's SHA-256")
+    }
+
+    func testAPyTorchStyleDynamicGraphIsFoldedAndRuns() throws {
+        let dir = Fixtures.temporaryDirectory
+        let file = dir.appendingPathComponent("dynamic.onnx")
+        try TinyONNX.dynamicBatchGraph().write(to: file)
+        let prepared = try GraphCache(directory: dir).prepare(source: file.path, inputShape: [1, 4, 4, 3], model: "tiny")
+        XCTAssertEqual(prepared.outputShape, [1, 48])
+        let x = (0..<48).map { Float($0) - 24 }
+        let out = try DnnNet(model: prepared.path, name: "tiny").forward(x, shape: [1, 4, 4, 3], outputCount: 48)
+        // NHWC -> NCHW, flattened, then max(., 0) (the If's then-branch, since C == 3).
+        var expected = [Float](repeating: 0, count: 48)
+        for c in 0..<3 { for h in 0..<4 { for w in 0..<4 { expected[c * 16 + h * 4 + w] = max(x[(h * 4 + w) * 3 + c], 0) } } }
+        XCTAssertEqual(out, expected)
+    }
+
+    func testAGraphOfAnotherSizeFailsByName() throws {
+        let dir = Fixtures.temporaryDirectory
+        let file = dir.appendingPathComponent("wrong.onnx")
+        try TinyONNX.dynamicBatchGraph().write(to: file)
+        let engine = FaceEngine(store: ModelStore(home: dir), weights: ["ArcFace": file.path])
+        XCTAssertThrowsError(try engine.prepare(detector: .skip, models: ["ArcFace"])) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("ArcFace"), text)
+            XCTAssertTrue(text.contains("wrong.onnx"), text)
+        }
+    }
+
+    func testCorruptTruncatedAndMismatchedFilesFailByName() throws {
+        let dir = Fixtures.temporaryDirectory
+        let sface = try Data(contentsOf: URL(fileURLWithPath: try modelPath(ModelRegistry.sface)))
+        let cases: [(String, Data)] = [
+            ("random.onnx", Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) })),
+            ("truncated.onnx", sface.prefix(sface.count / 2)),
+            ("empty.onnx", Data()),
+            ("text.onnx", Data("not a model at all\n".utf8)),
+        ]
+        for (name, bytes) in cases {
+            let file = dir.appendingPathComponent(name)
+            try bytes.write(to: file)
+            let engine = FaceEngine(store: ModelStore(home: dir), weights: ["Facenet": file.path])
+            XCTAssertThrowsError(try engine.prepare(detector: .skip, models: ["Facenet"]), name) { error in
+                guard case FaceKitError.modelLoadFailed(let model, let reason) = error else {
+                    return XCTFail("\(name): \(error)")
+                }
+                XCTAssertEqual(model, "Facenet", name)
+                XCTAssertTrue(reason.contains(name), "\(name): \(reason)")
+            }
+        }
+        // A real graph with another input layout (SFace takes 1x3x112x112).
+        let engine = FaceEngine(store: ModelStore(home: dir), weights: ["Facenet": try modelPath(ModelRegistry.sface)])
+        XCTAssertThrowsError(try engine.prepare(detector: .skip, models: ["Facenet"])) { error in
+            guard case FaceKitError.modelLoadFailed(let model, let reason) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(model, "Facenet")
+            XCTAssertTrue(reason.contains("1x3x112x112"), reason)
+        }
+    }
+
+    func testKerasWeightsAreASeamNotACrash() throws {
+        let dir = Fixtures.temporaryDirectory
+        let file = dir.appendingPathComponent("facenet_weights.h5")
+        try Data([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]).write(to: file)
+        let engine = FaceEngine(store: ModelStore(home: dir), weights: ["Facenet": file.path])
+        XCTAssertThrowsError(try engine.prepare(detector: .skip, models: ["Facenet"])) { error in
+            guard case FaceKitError.modelLoadFailed(let model, let reason) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(model, "Facenet")
+            XCTAssertTrue(reason.contains(".h5"), reason)
+        }
+    }
+
+    func testMissingDeepfaceFileNamesTheFileAndTheCommand() throws {
+        let engine = FaceEngine(store: ModelStore(home: Fixtures.temporaryDirectory))
+        XCTAssertThrowsError(try engine.prepare(detector: .skip, models: ["GhostFaceNet"])) { error in
+            guard case FaceKitError.modelFileMissing(let model, let file, let command) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(model, "GhostFaceNet")
+            XCTAssertTrue(file.hasSuffix("ghostfacenet_v1.onnx"), file)
+            XCTAssertTrue(command.contains("facekit models import"), command)
+        }
+    }
+
+    func testImportAcceptsAnUnpublishedFileByFormatAndRecordsItsDigest() throws {
+        let source = Fixtures.temporaryDirectory
+        let home = Fixtures.temporaryDirectory
+        // A graph of DeepID's shapes (55x47 NHWC in, 160 out) under DeepID's name.
+        try TinyONNX.dense(height: 55, width: 47, outputs: 160).write(to: source.appendingPathComponent("deepid_weights.onnx"))
+        // Facenet's name on a graph of the wrong size is refused.
+        try TinyONNX.dense(height: 55, width: 47, outputs: 160).write(to: source.appendingPathComponent("facenet_weights.onnx"))
+        let store = ModelStore(home: home)
+        let report = try store.importFiles(from: source)
+        XCTAssertEqual(report.imported, ["deepid_weights.onnx"])
+        XCTAssertEqual(report.rejected.map(\.file), ["facenet_weights.onnx"])
+        guard case .verified = try store.status(of: ModelRegistry.deepIDONNX) else {
+            return XCTFail("an imported file is verified against the digest recorded at import")
+        }
+        // Changed in place: no longer the file that was imported.
+        try TinyONNX.dense(height: 55, width: 47, outputs: 160, seed: 2).write(to: store.url(for: ModelRegistry.deepIDONNX))
+        guard case .unknownDigest = try store.status(of: ModelRegistry.deepIDONNX) else {
+            return XCTFail("a changed file must not pass for the imported one")
+        }
+    }
+
+    func testDenseGraphEmbedsThroughTheEngineAsDeepfaceFeedsIt() throws {
+        // A linear map of the NHWC input: the embedding can be computed here.
+        let dir = Fixtures.temporaryDirectory
+        let file = dir.appendingPathComponent("deepid_weights.onnx")
+        try TinyONNX.dense(height: 55, width: 47, outputs: 160).write(to: file)
+        let engine = FaceEngine(store: ModelStore(home: dir), weights: ["DeepID": file.path])
+        let options = DetectionOptions(detector: .skip, enforceDetection: false)
+        let timed = try engine.timeEmbedding(try Fixtures.image("img1.jpg"), model: "DeepID", options: options, runs: 2)
+        XCTAssertEqual(timed.embedding.count, 160)
+        XCTAssertEqual(timed.seconds.count, 2)
+        XCTAssertTrue(timed.embedding.contains { $0 != 0 }, "a real face gives a non-zero linear map")
+    }
+}
+
+/// Small ONNX files written byte by byte (protobuf wire format), so that the
+/// rewrite is tested on graphs whose every node is known.
+enum TinyONNX {
+    struct Message {
+        var data = Data()
+        mutating func varint(_ value: UInt64) {
+            var v = value
+            while v >= 0x80 { data.append(UInt8(v & 0x7f) | 0x80); v >>= 7 }
+            data.append(UInt8(v))
+        }
+        mutating func int(_ field: Int, _ value: Int64) { varint(UInt64(field << 3)); varint(UInt64(bitPattern: value)) }
+        mutating func bytes(_ field: Int, _ value: Data) { varint(UInt64(field << 3 | 2)); varint(UInt64(value.count)); data.append(value) }
+        mutating func string(_ field: Int, _ value: String) { bytes(field, Data(value.utf8)) }
+        mutating func message(_ field: Int, _ value: Message) { bytes(field, value.data) }
+    }
+
+    static func tensor(_ name: String, dims: [Int64], int64 values: [Int64]) -> Message {
+        var t = Message()
+        for d in dims { t.int(1, d) }
+        t.int(2, 7)
+        t.string(8, name)
+        var raw = Data()
+        for v in values { withUnsafeBytes(of: v.littleEndian) { raw.append(contentsOf: $0) } }
+        t.bytes(9, raw)
+        return t
+    }
+
+    static func tensor(_ name: String, dims: [Int64], float values: [Float]) -> Message {
+        var t = Message()
+        for d in dims { t.int(1, d) }
+        t.int(2, 1)
+        t.string(8, name)
+        var raw = Data()
+        for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
+        t.bytes(9, raw)
+        return t
+    }
+
+    static func attribute(_ name: String, int value: Int64) -> Message {
+        var a = Message(); a.string(1, name); a.int(3, value); a.int(20, 2); return a
+    }
+
+    static func attribute(_ name: String, ints values: [Int64]) -> Message {
+        var a = Message(); a.string(1, name); for v in values { a.int(8, v) }; a.int(20, 7); return a
+    }
+
+    static func attribute(_ name: String, graph: Message) -> Message {
+        var a = Message(); a.string(1, name); a.message(6, graph); a.int(20, 5); return a
+    }
+
+    static func node(_ op: String, _ inputs: [String], _ outputs: [String], _ attributes: [Message] = []) -> Message {
+        var n = Message()
+        for i in inputs { n.string(1, i) }
+        for o in outputs { n.string(2, o) }
+        n.string(3, op + "_" + (outputs.first ?? ""))
+        n.string(4, op)
+        for a in attributes { n.message(5, a) }
+        return n
+    }
+
+    /// dims: nil is the symbolic batch "n".
+    static func valueInfo(_ name: String, _ dims: [Int64?]) -> Message {
+        var shape = Message()
+        for d in dims {
+            var dim = Message()
+            if let d { dim.int(1, d) } else { dim.string(2, "n") }
+            shape.message(1, dim)
+        }
+        var tensorType = Message(); tensorType.int(1, 1); tensorType.message(2, shape)
+        var type = Message(); type.message(1, tensorType)
+        var vi = Message(); vi.string(1, name); vi.message(2, type)
+        return vi
+    }
+
+    static func model(nodes: [Message], initializers: [Message], input: Message, output: Message) -> Data {
+        var graph = Message()
+        for n in nodes { graph.message(1, n) }
+        graph.string(2, "tiny")
+        for t in initializers { graph.message(5, t) }
+        graph.message(11, input)
+        graph.message(12, output)
+        var opset = Message(); opset.string(1, ""); opset.int(2, 17)
+        var model = Message()
+        model.int(1, 8)
+        model.string(2, "facekit-tests")
+        model.message(8, opset)
+        model.message(7, graph)
+        return model.data
+    }
+
+    /// What PyTorch writes for `x.permute(0, 3, 1, 2).reshape(x.size(0), -1)`
+    /// with a dynamic batch, plus an If on a shape and runtime axes inputs.
+    static func dynamicBatchGraph() -> Data {
+        var thenGraph = Message()
+        thenGraph.message(1, node("Identity", ["r3"], ["y_then"]))
+        thenGraph.string(2, "then")
+        thenGraph.message(12, valueInfo("y_then", [nil, 48]))
+        var elseGraph = Message()
+        elseGraph.message(1, node("Neg", ["r3"], ["y_else"]))
+        elseGraph.string(2, "else")
+        elseGraph.message(12, valueInfo("y_else", [nil, 48]))
+        let nodes = [
+            node("Transpose", ["x"], ["t"], [attribute("perm", ints: [0, 3, 1, 2])]),
+            node("Shape", ["t"], ["s"]),
+            node("Gather", ["s", "zero"], ["b"], [attribute("axis", int: 0)]),
+            node("Unsqueeze", ["b", "axes0"], ["bu"]),
+            node("Concat", ["bu", "minus1"], ["shp"], [attribute("axis", int: 0)]),
+            node("Reshape", ["t", "shp"], ["r"]),
+            node("Unsqueeze", ["r", "axes2"], ["r2"]),
+            node("Squeeze", ["r2", "axes2"], ["r2s"]),
+            node("Max", ["r2s", "fzero"], ["r3"]),
+            node("Gather", ["s", "one"], ["c"], [attribute("axis", int: 0)]),
+            node("Equal", ["c", "three"], ["cond"]),
+            node("If", ["cond"], ["y"], [attribute("then_branch", graph: thenGraph), attribute("else_branch", graph: elseGraph)]),
+        ]
+        let initializers = [
+            tensor("zero", dims: [], int64: [0]), tensor("one", dims: [], int64: [1]), tensor("three", dims: [], int64: [3]),
+            tensor("axes0", dims: [1], int64: [0]), tensor("axes2", dims: [1], int64: [2]), tensor("minus1", dims: [1], int64: [-1]),
+            tensor("fzero", dims: [], float: [0]),
+        ]
+        return model(nodes: nodes, initializers: initializers, input: valueInfo("x", [nil, 4, 4, 3]), output: valueInfo("y", [nil, 48]))
+    }
+
+    /// A linear layer over a flattened NHWC image.
+    static func dense(height: Int, width: Int, outputs: Int, seed: Int = 1) -> Data {
+        let inputs = height * width * 3
+        let weights = (0..<(inputs * outputs)).map { Float((($0 &* 2654435761 &+ seed) % 2001) - 1000) / 1000 / Float(inputs) }
+        let nodes = [
+            node("Flatten", ["x"], ["f"], [attribute("axis", int: 1)]),
+            node("Gemm", ["f", "w", "bias"], ["y"], [attribute("transB", int: 1)]),
+        ]
+        let initializers = [
+            tensor("w", dims: [Int64(outputs), Int64(inputs)], float: weights),
+            tensor("bias", dims: [Int64(outputs)], float: (0..<outputs).map { Float($0) / 100 }),
+        ]
+        return model(nodes: nodes, initializers: initializers, input: valueInfo("x", [nil, Int64(height), Int64(width), 3]),
+                     output: valueInfo("y", [nil, Int64(outputs)]))
+    }
+}
