@@ -108,7 +108,7 @@ extension KerasArchitecture {
                             strides: Int = 1, padding: KerasPadding = .same) throws -> KerasTensor {
         let y = try g.conv2D(x, filters: filters, kernel: kernel, strides: (strides, strides), padding: padding,
                              useBias: false, name: name)
-        return try g.activation(g.batchNorm(y, epsilon: 0.001, name: name + "_BatchNorm"), .relu, name: name + "_Activation")
+        return try g.activation(g.batchNorm(y, epsilon: 0.001, scale: false, name: name + "_BatchNorm"), .relu, name: name + "_Activation")
     }
 
     /// An Inception-ResNet block: branches, concatenation, a 1x1 projection
@@ -124,8 +124,11 @@ extension KerasArchitecture {
 
     /// deepface's Facenet and Facenet512 (Sandberg's Inception-ResNet-v1):
     /// 160x160 input, a `dimension`-wide bottleneck after batch norm.
+    /// Matched by position like deepface's load_weights: deepface's own layer
+    /// names are irregular (some Block17 units are called Branch_2 where
+    /// Sandberg's are Branch_1), and position is what deepface relies on.
     static func facenet(_ name: String, dimension: Int) -> KerasArchitecture {
-        KerasArchitecture(name: name, inputShape: [160, 160, 3], matching: .byName) { g, input in
+        KerasArchitecture(name: name, inputShape: [160, 160, 3], matching: .byOrder) { g, input in
             var x = try facenetUnit(g, input, "Conv2d_1a_3x3", 32, (3, 3), strides: 2, padding: .valid)
             x = try facenetUnit(g, x, "Conv2d_2a_3x3", 32, (3, 3), padding: .valid)
             x = try facenetUnit(g, x, "Conv2d_2b_3x3", 64, (3, 3))
@@ -179,7 +182,7 @@ extension KerasArchitecture {
                 // The last block is linear: scale 1, no ReLU.
                 x = try facenetResidual(g, x, b, branches: [b0, b1], scale: i == 6 ? 1 : 0.2, relu: i != 6)
             }
-            x = try g.globalAvgPool(x, name: "AvgPool")
+            x = try g.dropout(g.globalAvgPool(x, name: "AvgPool"), name: "Dropout")
             x = try g.dense(x, units: dimension, useBias: false, name: "Bottleneck")
             return [try g.batchNorm(x, epsilon: 0.001, scale: false, name: "Bottleneck_BatchNorm")]
         }

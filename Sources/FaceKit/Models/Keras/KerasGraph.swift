@@ -125,10 +125,6 @@ public final class KerasGraphBuilder {
                 consumed.insert(entry.layer)
                 assigned.append((n, entry))
             }
-            let unused = file.weightedLayers.map(\.layer).filter { !consumed.contains($0) }
-            if let first = unused.first {
-                throw mismatch("\(unused.count) layer(s) with weights are not part of the architecture, first '\(first)'")
-            }
         }
         for (n, entry) in assigned {
             let request = nodes[n].weights!
@@ -139,6 +135,12 @@ public final class KerasGraphBuilder {
                 throw mismatch("layer '\(entry.layer)' starts with weight '\(entry.weights[0])' where layer '\(nodes[n].name)' of the architecture needs '\(request.role)'")
             }
             for (index, blobs) in try request.bind(entry) { layers[index].blobs = blobs }
+        }
+        // Checked after binding, so that a layer whose shapes differ is named
+        // as such rather than as a leftover.
+        let unused = file.weightedLayers.map(\.layer).filter { name in !assigned.contains { $0.1.layer == name } }
+        if let first = unused.first {
+            throw mismatch("\(unused.count) layer(s) with weights are not part of the architecture, first '\(first)'")
         }
     }
 
