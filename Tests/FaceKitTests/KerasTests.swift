@@ -42,13 +42,32 @@ final class KerasTests: XCTestCase {
         }
     }
 
-    func testSecondLoadFromTheCacheGivesTheSameNetwork() throws {
+    /// A second load of the same file is the first network again; a file
+    /// that changed on disk is read again (here: refused, being truncated).
+    func testSecondLoadReusesTheFirstUntilTheFileChanges() throws {
         let cache = KerasModelCache()
-        let path = try ferPath()
-        let first = try cache.network(.ferMiniXception, file: path)
-        let second = try cache.network(.ferMiniXception, file: path)
+        let url = try copyOfFer("cached.hdf5")
+        let first = try cache.network(.ferMiniXception, file: url.path)
+        let second = try cache.network(.ferMiniXception, file: url.path)
+        XCTAssertTrue(first === second)
         let input = try ferInput("img1.jpg")
         XCTAssertEqual(try first.predict(input, count: 1)[0], try second.predict(input, count: 1)[0])
+        let data = try Data(contentsOf: url)
+        try data.prefix(data.count / 2).write(to: url)
+        assertInvalid(try cache.network(.ferMiniXception, file: url.path), mentions: [url.path])
+    }
+
+    /// Two workers give the same numbers as one, called from several threads.
+    func testConcurrentCallsOnTwoWorkers() throws {
+        let network = try KerasNetwork(architecture: .ferMiniXception, file: try ferPath(), workers: 2)
+        let input = try ferInput("img43.jpg")
+        let expected = try network.predict(input, count: 1)[0]
+        let results = Locked<[[Float]]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            if let out = try? network.predict(input, count: 1)[0] { results.withLock { $0.append(out) } }
+        }
+        XCTAssertEqual(results.withLock { $0.count }, 8)
+        for out in results.withLock({ $0 }) { XCTAssertEqual(out, expected) }
     }
 
     func testBatchOfSeveralEqualsOneByOne() throws {
