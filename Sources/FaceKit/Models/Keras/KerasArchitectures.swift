@@ -230,6 +230,72 @@ extension KerasArchitecture {
         return [try g.batchNorm(x, epsilon: 2e-5, name: "embedding")]
     }
 
+    /// GhostFaceNet's ghost module: a 1x1 convolution to half the channels,
+    /// a cheap 3x3 depthwise pass on those, both concatenated.
+    static func ghostModule(_ g: KerasGraphBuilder, _ x: KerasTensor, out: Int, activation: Bool, name: String) throws -> KerasTensor {
+        var cc = try g.conv2D(x, filters: out / 2, kernel: (1, 1), padding: .same, useBias: false, name: name + "_conv")
+        cc = try g.batchNorm(cc, name: name + "_conv_bn")
+        if activation { cc = try g.prelu(cc, name: name + "_conv_prelu") }
+        var nn = try g.depthwiseConv2D(cc, kernel: (3, 3), padding: .same, useBias: false, name: name + "_dw")
+        nn = try g.batchNorm(nn, name: name + "_dw_bn")
+        if activation { nn = try g.prelu(nn, name: name + "_dw_prelu") }
+        return try g.concat([cc, nn], name: name + "_concat")
+    }
+
+    /// Squeeze and excitation with tf.keras' hard sigmoid.
+    static func ghostSE(_ g: KerasGraphBuilder, _ x: KerasTensor, reduction: Int, name: String) throws -> KerasTensor {
+        let filters = x.shape[2]
+        var se = try g.globalAvgPool(x, name: name + "_gap")
+        se = try g.reshape(se, to: [1, 1, filters], name: name + "_reshape")
+        se = try g.conv2D(se, filters: reduction, kernel: (1, 1), name: name + "_reduce")
+        se = try g.prelu(se, name: name + "_prelu")
+        se = try g.conv2D(se, filters: filters, kernel: (1, 1), name: name + "_expand")
+        se = try g.activation(se, .hardSigmoid, name: name + "_gate")
+        return try g.multiply(x, se, name: name + "_scale")
+    }
+
+    /// deepface's GhostFaceNetV1 (ghostfacenet_v1.h5): 112x112 input,
+    /// 512-d. deepface builds it with ReLU and then swaps every ReLU for a
+    /// PReLU (clone_model); all its layer names are automatic, so it is
+    /// matched by position.
+    public static let ghostFaceNet = KerasArchitecture(name: "GhostFaceNet", inputShape: [112, 112, 3], matching: .byOrder) { g, input in
+        var x = try g.conv2D(input, filters: 20, kernel: (3, 3), padding: .same, useBias: false, name: "stem_conv")
+        x = try g.prelu(g.batchNorm(x, name: "stem_bn"), name: "stem_prelu")
+        let dwkernels = [3, 3, 3, 5, 5, 3, 3, 3, 3, 3, 3, 5, 5, 5, 5, 5]
+        let exps = [20, 64, 92, 92, 156, 312, 260, 240, 240, 624, 872, 872, 1248, 1248, 1248, 664]
+        let outs = [20, 32, 32, 52, 52, 104, 104, 104, 104, 144, 144, 208, 208, 208, 208, 208]
+        let strides = [1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1]
+        let reductions = [0, 0, 0, 24, 40, 0, 0, 0, 0, 156, 220, 220, 0, 312, 0, 168]
+        var previous = 20
+        for i in 0..<dwkernels.count {
+            let name = "bottleneck\(i + 1)", k = dwkernels[i], s = strides[i]
+            var nn = try ghostModule(g, x, out: exps[i], activation: true, name: name + "_ghost1")
+            if s > 1 {
+                nn = try g.depthwiseConv2D(nn, kernel: (k, k), strides: (s, s), padding: .same, useBias: false, name: name + "_down")
+                nn = try g.batchNorm(nn, name: name + "_down_bn")
+            }
+            if reductions[i] > 0 { nn = try ghostSE(g, nn, reduction: reductions[i], name: name + "_se") }
+            nn = try ghostModule(g, nn, out: outs[i], activation: false, name: name + "_ghost2")
+            var shortcut = x
+            if !(outs[i] == previous && s == 1) {
+                shortcut = try g.depthwiseConv2D(x, kernel: (k, k), strides: (s, s), padding: .same, useBias: false, name: name + "_short_dw")
+                shortcut = try g.batchNorm(shortcut, name: name + "_short_dw_bn")
+                shortcut = try g.conv2D(shortcut, filters: outs[i], kernel: (1, 1), useBias: false, name: name + "_short_conv")
+                shortcut = try g.batchNorm(shortcut, name: name + "_short_conv_bn")
+            }
+            x = try g.add([shortcut, nn], name: name + "_add")
+            previous = outs[i]
+        }
+        x = try g.conv2D(x, filters: 664, kernel: (1, 1), useBias: false, name: "head_conv")
+        x = try g.prelu(g.batchNorm(x, name: "head_bn"), name: "head_prelu")
+        x = try g.depthwiseConv2D(x, kernel: (x.shape[0], x.shape[1]), useBias: false, name: "GDC_dw")
+        x = try g.batchNorm(x, name: "GDC_batchnorm")
+        x = try g.conv2D(x, filters: 512, kernel: (1, 1), name: "GDC_conv")
+        x = try g.flatten(x, name: "GDC_flatten")
+        x = try g.batchNorm(x, name: "pre_embedding")
+        return [try g.activation(x, .linear, name: "embedding")]
+    }
+
     /// Every architecture, by the name the conformance script and the CLI use.
     public static let all: [String: KerasArchitecture] = [
         "fer-emotion": ferMiniXception,
@@ -242,6 +308,7 @@ extension KerasArchitecture {
         "Facenet": facenet128,
         "Facenet512": facenet512,
         "ArcFace": arcFace,
+        "GhostFaceNet": ghostFaceNet,
     ]
 
     public static func named(_ name: String) throws -> KerasArchitecture {
