@@ -296,6 +296,117 @@ extension KerasArchitecture {
         return [try g.activation(x, .linear, name: "embedding")]
     }
 
+    /// OpenFace's unit: optional zero padding, Conv2D with bias, batch norm
+    /// (epsilon 1e-5), ReLU.
+    static func openFaceUnit(_ g: KerasGraphBuilder, _ x: KerasTensor, conv: String, bn: String, _ filters: Int,
+                             _ kernel: Int, strides: Int = 1, pad: Int = 0) throws -> KerasTensor {
+        var y = x
+        if pad > 0 { y = try g.zeroPad(y, top: pad, bottom: pad, left: pad, right: pad, name: conv + "_zeropad") }
+        y = try g.conv2D(y, filters: filters, kernel: (kernel, kernel), strides: (strides, strides), name: conv)
+        return try g.activation(g.batchNorm(y, epsilon: 1e-5, name: bn), .relu, name: bn + "_relu")
+    }
+
+    /// An OpenFace branch: 1x1 reduction, then a padded k x k convolution.
+    static func openFaceBranch(_ g: KerasGraphBuilder, _ x: KerasTensor, _ prefix: String, reduce: Int, filters: Int,
+                               kernel: Int, strides: Int = 1) throws -> KerasTensor {
+        let y = try openFaceUnit(g, x, conv: prefix + "_conv1", bn: prefix + "_bn1", reduce, 1)
+        return try openFaceUnit(g, y, conv: prefix + "_conv2", bn: prefix + "_bn2", filters, kernel, strides: strides, pad: kernel / 2)
+    }
+
+    /// OpenFace's L2 pooling: sqrt(9 * avgpool3x3/3(x^2)).
+    static func openFaceL2Pool(_ g: KerasGraphBuilder, _ x: KerasTensor, _ block: String) throws -> KerasTensor {
+        var y = try g.power(x, 2, name: "power2_" + block)
+        y = try g.avgPool(y, pool: (3, 3), strides: (3, 3), name: "avgpool_" + block)
+        y = try g.scale(y, by: 9, name: "mult9_" + block)
+        return try g.power(y, 0.5, name: "sqrt_" + block)
+    }
+
+    /// deepface's OpenFace (nn4.small2, openface_weights.h5): 96x96 input,
+    /// 128-d, l2-normalised by the network itself. TensorFlow's LRN
+    /// (radius 5, bias 1, alpha 1e-4, beta 0.75) after the stem convolutions.
+    public static let openFace = KerasArchitecture(name: "OpenFace", inputShape: [96, 96, 3], matching: .byOrder) { g, input in
+        var x = try g.zeroPad(input, top: 3, bottom: 3, left: 3, right: 3, name: "pad1")
+        x = try g.conv2D(x, filters: 64, kernel: (7, 7), strides: (2, 2), name: "conv1")
+        x = try g.activation(g.batchNorm(x, epsilon: 1e-5, name: "bn1"), .relu, name: "relu1")
+        x = try g.zeroPad(x, top: 1, bottom: 1, left: 1, right: 1, name: "pad2")
+        x = try g.maxPool(x, pool: (3, 3), strides: (2, 2), name: "pool1")
+        x = try g.lrn(x, depthRadius: 5, bias: 1, alpha: 1e-4, beta: 0.75, name: "lrn_1")
+        x = try openFaceUnit(g, x, conv: "conv2", bn: "bn2", 64, 1)
+        x = try openFaceUnit(g, x, conv: "conv3", bn: "bn3", 192, 3, pad: 1)
+        x = try g.lrn(x, depthRadius: 5, bias: 1, alpha: 1e-4, beta: 0.75, name: "lrn_2")
+        x = try g.zeroPad(x, top: 1, bottom: 1, left: 1, right: 1, name: "pad3")
+        x = try g.maxPool(x, pool: (3, 3), strides: (2, 2), name: "pool2")
+
+        // 3a
+        do {
+            let b3 = try openFaceBranch(g, x, "inception_3a_3x3", reduce: 96, filters: 128, kernel: 3)
+            let b5 = try openFaceBranch(g, x, "inception_3a_5x5", reduce: 16, filters: 32, kernel: 5)
+            var pool = try g.maxPool(x, pool: (3, 3), strides: (2, 2), name: "inception_3a_maxpool")
+            pool = try openFaceUnit(g, pool, conv: "inception_3a_pool_conv", bn: "inception_3a_pool_bn", 32, 1)
+            pool = try g.zeroPad(pool, top: 3, bottom: 4, left: 3, right: 4, name: "inception_3a_pool_pad")
+            let b1 = try openFaceUnit(g, x, conv: "inception_3a_1x1_conv", bn: "inception_3a_1x1_bn", 64, 1)
+            x = try g.concat([b3, b5, pool, b1], name: "inception_3a")
+        }
+        // 3b
+        do {
+            let b3 = try openFaceBranch(g, x, "inception_3b_3x3", reduce: 96, filters: 128, kernel: 3)
+            let b5 = try openFaceBranch(g, x, "inception_3b_5x5", reduce: 32, filters: 64, kernel: 5)
+            var pool = try openFaceL2Pool(g, x, "3b")
+            pool = try openFaceUnit(g, pool, conv: "inception_3b_pool_conv", bn: "inception_3b_pool_bn", 64, 1)
+            pool = try g.zeroPad(pool, top: 4, bottom: 4, left: 4, right: 4, name: "inception_3b_pool_pad")
+            let b1 = try openFaceUnit(g, x, conv: "inception_3b_1x1_conv", bn: "inception_3b_1x1_bn", 64, 1)
+            x = try g.concat([b3, b5, pool, b1], name: "inception_3b")
+        }
+        // 3c
+        do {
+            let b3 = try openFaceBranch(g, x, "inception_3c_3x3", reduce: 128, filters: 256, kernel: 3, strides: 2)
+            let b5 = try openFaceBranch(g, x, "inception_3c_5x5", reduce: 32, filters: 64, kernel: 5, strides: 2)
+            var pool = try g.maxPool(x, pool: (3, 3), strides: (2, 2), name: "inception_3c_maxpool")
+            pool = try g.zeroPad(pool, top: 0, bottom: 1, left: 0, right: 1, name: "inception_3c_pool_pad")
+            x = try g.concat([b3, b5, pool], name: "inception_3c")
+        }
+        // 4a
+        do {
+            let b3 = try openFaceBranch(g, x, "inception_4a_3x3", reduce: 96, filters: 192, kernel: 3)
+            let b5 = try openFaceBranch(g, x, "inception_4a_5x5", reduce: 32, filters: 64, kernel: 5)
+            var pool = try openFaceL2Pool(g, x, "4a")
+            pool = try openFaceUnit(g, pool, conv: "inception_4a_pool_conv", bn: "inception_4a_pool_bn", 128, 1)
+            pool = try g.zeroPad(pool, top: 2, bottom: 2, left: 2, right: 2, name: "inception_4a_pool_pad")
+            let b1 = try openFaceUnit(g, x, conv: "inception_4a_1x1_conv", bn: "inception_4a_1x1_bn", 256, 1)
+            x = try g.concat([b3, b5, pool, b1], name: "inception_4a")
+        }
+        // 4e
+        do {
+            let b3 = try openFaceBranch(g, x, "inception_4e_3x3", reduce: 160, filters: 256, kernel: 3, strides: 2)
+            let b5 = try openFaceBranch(g, x, "inception_4e_5x5", reduce: 64, filters: 128, kernel: 5, strides: 2)
+            var pool = try g.maxPool(x, pool: (3, 3), strides: (2, 2), name: "inception_4e_maxpool")
+            pool = try g.zeroPad(pool, top: 0, bottom: 1, left: 0, right: 1, name: "inception_4e_pool_pad")
+            x = try g.concat([b3, b5, pool], name: "inception_4e")
+        }
+        // 5a
+        do {
+            let b3 = try openFaceBranch(g, x, "inception_5a_3x3", reduce: 96, filters: 384, kernel: 3)
+            var pool = try openFaceL2Pool(g, x, "5a")
+            pool = try openFaceUnit(g, pool, conv: "inception_5a_pool_conv", bn: "inception_5a_pool_bn", 96, 1)
+            pool = try g.zeroPad(pool, top: 1, bottom: 1, left: 1, right: 1, name: "inception_5a_pool_pad")
+            let b1 = try openFaceUnit(g, x, conv: "inception_5a_1x1_conv", bn: "inception_5a_1x1_bn", 256, 1)
+            x = try g.concat([b3, pool, b1], name: "inception_5a")
+        }
+        // 5b
+        do {
+            let b3 = try openFaceBranch(g, x, "inception_5b_3x3", reduce: 96, filters: 384, kernel: 3)
+            var pool = try g.maxPool(x, pool: (3, 3), strides: (2, 2), name: "inception_5b_maxpool")
+            pool = try openFaceUnit(g, pool, conv: "inception_5b_pool_conv", bn: "inception_5b_pool_bn", 96, 1)
+            pool = try g.zeroPad(pool, top: 1, bottom: 1, left: 1, right: 1, name: "inception_5b_pool_pad")
+            let b1 = try openFaceUnit(g, x, conv: "inception_5b_1x1_conv", bn: "inception_5b_1x1_bn", 256, 1)
+            x = try g.concat([b3, pool, b1], name: "inception_5b")
+        }
+        x = try g.avgPool(x, pool: (3, 3), strides: (1, 1), name: "av_pool")
+        x = try g.flatten(x, name: "reshape_layer")
+        x = try g.dense(x, units: 128, name: "dense_layer")
+        return [try g.l2Normalize(x, name: "norm_layer")]
+    }
+
     /// Every architecture, by the name the conformance script and the CLI use.
     public static let all: [String: KerasArchitecture] = [
         "fer-emotion": ferMiniXception,
@@ -309,6 +420,7 @@ extension KerasArchitecture {
         "Facenet512": facenet512,
         "ArcFace": arcFace,
         "GhostFaceNet": ghostFaceNet,
+        "OpenFace": openFace,
     ]
 
     public static func named(_ name: String) throws -> KerasArchitecture {

@@ -528,6 +528,18 @@ public final class KerasGraphBuilder {
         try layer(name, "Power", "power=1;scale=\(factor);shift=0", [x], node: node(name, [x]), shape: x.shape)
     }
 
+    /// A Lambda computing x^p (OpenFace's L2 pooling: x**2, then sqrt).
+    public func power(_ x: KerasTensor, _ exponent: Float, name: String) throws -> KerasTensor {
+        try layer(name, "Power", "power=\(exponent);scale=1;shift=0", [x], node: node(name, [x]), shape: x.shape)
+    }
+
+    /// K.l2_normalize over a vector: x / sqrt(max(sum(x^2), 1e-12)); OpenCV
+    /// adds the epsilon instead, the same to float precision.
+    public func l2Normalize(_ x: KerasTensor, name: String) throws -> KerasTensor {
+        guard x.shape.count == 1 else { throw mismatch("layer '\(name)' normalises vectors, got \(KerasWeightFile.text(x.shape))") }
+        return try layer(name, "Normalize", "p=2;eps=1e-12;across_spatial=1", [x], node: node(name, [x]), shape: x.shape)
+    }
+
     /// TensorFlow's local response normalisation across channels:
     /// x / (bias + alpha * sum over 2r+1 channels of x^2)^beta (alpha not
     /// divided by the window, unlike Caffe's).
