@@ -20,7 +20,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=_deepface-common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/_deepface-common.sh"
 
-MODELS="fer-emotion Emotion Age Gender Race VGG-Face DeepID Facenet Facenet512 ArcFace"
+MODELS="fer-emotion Emotion Age Gender Race VGG-Face DeepID Facenet Facenet512 ArcFace GhostFaceNet OpenFace"
 OUT=/tmp/facekit-conformance-keras
 FACES=4
 while [[ $# -gt 0 ]]; do

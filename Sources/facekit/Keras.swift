@@ -10,8 +10,8 @@ struct Keras: ParsableCommand {
         abstract: "Run a Keras .h5 model natively on raw NHWC float32 inputs (conformance and file checks).",
         discussion: "Architectures: \(KerasArchitecture.all.keys.sorted().joined(separator: ", ")).")
 
-    @Option(help: "Architecture name.")
-    var architecture: String
+    @Option(help: "Architecture name; default: the one deepface's (or fer's) file of that name holds.")
+    var architecture: String?
 
     @Option(help: "Keras weight file (.h5 / .hdf5).")
     var weights: String
@@ -27,7 +27,10 @@ struct Keras: ParsableCommand {
 
     func run() throws {
         try Failure.run {
-            let arch = try KerasArchitecture.named(architecture)
+            let fileName = URL(fileURLWithPath: weights).lastPathComponent
+            guard let arch = try architecture.map(KerasArchitecture.named) ?? KerasArchitecture.deepfaceFiles[fileName] else {
+                throw FaceKitError.invalidInput("\(fileName) is not one of deepface's file names; name its --architecture (\(KerasArchitecture.all.keys.sorted().joined(separator: ", ")))")
+            }
             let cache = KerasModelCache()
             let clock = ContinuousClock()
             var network: KerasNetwork?

@@ -423,6 +423,23 @@ extension KerasArchitecture {
         "OpenFace": openFace,
     ]
 
+    /// deepface's .h5 file names (deepface 0.0.103's sources) and the
+    /// architecture each holds.
+    public static let deepfaceFiles: [String: KerasArchitecture] = [
+        "vgg_face_weights.h5": vggFace,
+        "facenet_weights.h5": facenet128,
+        "facenet512_weights.h5": facenet512,
+        "arcface_weights.h5": arcFace,
+        "ghostfacenet_v1.h5": ghostFaceNet,
+        "openface_weights.h5": openFace,
+        "deepid_keras_weights.h5": deepID,
+        "facial_expression_model_weights.h5": deepfaceEmotion,
+        "age_model_weights.h5": deepfaceAge,
+        "gender_model_weights.h5": deepfaceGender,
+        "race_model_single_batch.h5": deepfaceRace,
+        "emotion_model.hdf5": ferMiniXception,
+    ]
+
     public static func named(_ name: String) throws -> KerasArchitecture {
         guard let architecture = all[name] else {
             throw FaceKitError.unknownModel(name, known: all.keys.sorted())

@@ -86,6 +86,11 @@ public final class KerasGraphBuilder {
     /// classifier after an embedding): roots of Keras' ordering too.
     private var extraRoots: [Int] = []
     private var usedNames: Set<String> = []
+    /// Zero-padding layers by OpenCV id, with their input: a valid
+    /// convolution right after one takes the padding itself (one pass over
+    /// the data instead of two), and the padding layer is pruned if nothing
+    /// else reads it.
+    private var zeroPads: [Int32: (source: KerasTensor, t: Int, b: Int, l: Int, r: Int)] = [:]
     public let input: KerasTensor
 
     init(architecture: String, file: KerasWeightFile, matching: KerasWeightMatching, inputShape: [Int]) {
@@ -142,6 +147,24 @@ public final class KerasGraphBuilder {
         if let first = unused.first {
             throw mismatch("\(unused.count) layer(s) with weights are not part of the architecture, first '\(first)'")
         }
+    }
+
+    /// Drops OpenCV layers that no output depends on (paddings a
+    /// convolution absorbed) and renumbers the rest; OpenCV would otherwise
+    /// compute every layer added before the last output.
+    func pruned(outputs: [KerasTensor]) -> (layers: [PreparedLayer], outputs: [Int32]) {
+        var live = Set<Int32>(outputs.map(\.id))
+        for index in layers.indices.reversed() where live.contains(Int32(index + 1)) {
+            live.formUnion(layers[index].inputs)
+        }
+        var renumber: [Int32: Int32] = [0: 0]
+        var kept: [PreparedLayer] = []
+        for (index, layer) in layers.enumerated() where live.contains(Int32(index + 1)) {
+            renumber[Int32(index + 1)] = Int32(kept.count + 1)
+            kept.append(PreparedLayer(name: layer.name, type: layer.type, params: layer.params,
+                                      inputs: layer.inputs.map { renumber[$0]! }, blobs: layer.blobs, expected: layer.expected))
+        }
+        return (kept, outputs.map { renumber[$0.id]! })
     }
 
     /// Keras' `model.layers` order for a functional model: layers by depth
@@ -237,6 +260,9 @@ public final class KerasGraphBuilder {
     /// explicit Padding layer before it.
     private func padForConv(_ x: KerasTensor, _ p: (t: Int, b: Int, l: Int, r: Int, h: Int, w: Int), name: String,
                             node: Int) throws -> (KerasTensor, String) {
+        if p.t == 0 && p.b == 0 && p.l == 0 && p.r == 0, let pad = zeroPads[x.id], pad.t == pad.b, pad.l == pad.r {
+            return (pad.source, "pad_h=\(pad.t);pad_w=\(pad.l)")
+        }
         if p.t == p.b && p.l == p.r { return (x, "pad_h=\(p.t);pad_w=\(p.l)") }
         let padded = try layer(name + "/pad", "Padding", "paddings=0,0,0,0,\(p.t),\(p.b),\(p.l),\(p.r);value=0", [x], node: node,
                                shape: [x.shape[0] + p.t + p.b, x.shape[1] + p.l + p.r, x.shape[2]])
@@ -440,8 +466,10 @@ public final class KerasGraphBuilder {
 
     public func zeroPad(_ x: KerasTensor, top: Int, bottom: Int, left: Int, right: Int, name: String) throws -> KerasTensor {
         try requireImage(x, name)
-        return try layer(name, "Padding", "paddings=0,0,0,0,\(top),\(bottom),\(left),\(right);value=0", [x], node: node(name, [x]),
-                         shape: [x.shape[0] + top + bottom, x.shape[1] + left + right, x.shape[2]])
+        let y = try layer(name, "Padding", "paddings=0,0,0,0,\(top),\(bottom),\(left),\(right);value=0", [x], node: node(name, [x]),
+                          shape: [x.shape[0] + top + bottom, x.shape[1] + left + right, x.shape[2]])
+        zeroPads[y.id] = (x, top, bottom, left, right)
+        return y
     }
 
     /// Keras Dense on a vector: kernel (in, out) becomes OpenCV's (out, in).

@@ -38,8 +38,9 @@ public struct KerasModel: Sendable {
                                         inputShape: architecture.inputShape)
         let outputs = try architecture.build(builder, builder.input)
         try builder.bind(outputs: outputs)
+        let graph = builder.pruned(outputs: outputs)
         return KerasModel(architecture: architecture.name, file: path, inputShape: architecture.inputShape,
-                          outputShapes: outputs.map(\.shape), layers: builder.layers, outputs: outputs.map(\.id))
+                          outputShapes: outputs.map(\.shape), layers: graph.layers, outputs: graph.outputs)
     }
 
     public var floatsPerSample: Int { outputShapes.reduce(0) { $0 + $1.reduce(1, *) } }
