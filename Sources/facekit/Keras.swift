@@ -40,7 +40,8 @@ struct Keras: ParsableCommand {
             guard let net = network else { return }
             // What a further worker's network costs: built from the weights
             // in memory, without reading the file.
-            let extraNetwork = try clock.measure { _ = try KerasNetwork(model: net.model) }
+            let model = try KerasModel.load(arch, file: weights)
+            let extraNetwork = try clock.measure { _ = try KerasNetwork(model: model) }
             var report: [String: Double] = [
                 "first_load_ms": firstLoad.milliseconds,
                 "second_load_ms": secondLoad.milliseconds,

@@ -44,6 +44,12 @@ public struct KerasModel: Sendable {
     }
 
     public var floatsPerSample: Int { outputShapes.reduce(0) { $0 + $1.reduce(1, *) } }
+
+    /// The same model's description and shapes, without its weights.
+    var withoutWeights: KerasModel {
+        KerasModel(architecture: architecture, file: file, inputShape: inputShape, outputShapes: outputShapes, layers: [],
+                   outputs: outputs)
+    }
     public var inputFloats: Int { inputShape.reduce(1, *) }
 }
 
@@ -81,10 +87,24 @@ public final class KerasNetwork: Sendable {
     }
 
     /// Builds the first network now, so that a bad description or file
-    /// fails here; `workers` bounds how many run at once.
+    /// fails here; `workers` bounds how many run at once. The Swift copy of
+    /// the weights is released once the last worker's net is built (OpenCV
+    /// holds its own), so a model costs its weights once, not twice.
     public init(model: KerasModel, workers: Int = 1) throws {
-        self.model = model
-        graphs = Pool(capacity: workers) { try Graph(model) }
+        let capacity = max(1, workers)
+        self.model = model.withoutWeights
+        let source = Locked<(model: KerasModel?, remaining: Int)>((model, capacity))
+        graphs = Pool(capacity: capacity) {
+            guard let full = source.withLock({ $0.model }) else {
+                throw FaceKitError.modelLoadFailed(model: model.architecture, reason: "no weights left to build another network")
+            }
+            let graph = try Graph(full)
+            source.withLock { state in
+                state.remaining -= 1
+                if state.remaining == 0 { state.model = nil }
+            }
+            return graph
+        }
         try graphs.warmUp()
     }
 
