@@ -68,6 +68,12 @@ final class KerasTests: XCTestCase {
         }
         XCTAssertEqual(results.withLock { $0.count }, 8)
         for out in results.withLock({ $0 }) { XCTAssertEqual(out, expected) }
+        // A batch split over both workers keeps the samples in order.
+        let others = try ["img1.jpg", "img30.jpg"].map { try ferInput($0) }
+        let batch = try network.predict(others[0] + input + others[1], count: 3)[0]
+        XCTAssertEqual(Array(batch[7..<14]), expected)
+        XCTAssertEqual(Array(batch[0..<7]), try network.predict(others[0], count: 1)[0])
+        XCTAssertEqual(Array(batch[14..<21]), try network.predict(others[1], count: 1)[0])
     }
 
     func testBatchOfSeveralEqualsOneByOne() throws {

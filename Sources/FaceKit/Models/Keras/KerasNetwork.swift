@@ -58,6 +58,8 @@ public struct KerasModel: Sendable {
 /// sharing the model's weights in Swift memory. Safe to call from any thread.
 public final class KerasNetwork: Sendable {
     public let model: KerasModel
+    /// How many samples run at once, each on its own net.
+    public let workers: Int
     private let graphs: Pool<Graph>
 
     /// One OpenCV net; used by one thread at a time through the pool.
@@ -92,6 +94,7 @@ public final class KerasNetwork: Sendable {
     /// holds its own), so a model costs its weights once, not twice.
     public init(model: KerasModel, workers: Int = 1) throws {
         let capacity = max(1, workers)
+        self.workers = capacity
         self.model = model.withoutWeights
         let source = Locked<(model: KerasModel?, remaining: Int)>((model, capacity))
         graphs = Pool(capacity: capacity) {
@@ -119,18 +122,35 @@ public final class KerasNetwork: Sendable {
         guard count >= 0, batch.count == count * model.inputFloats else {
             throw FaceKitError.invalidInput("\(model.architecture) takes \(model.inputShape) per sample; got \(batch.count) floats for \(count) samples")
         }
-        let per = model.floatsPerSample
-        var flat = [Float](repeating: 0, count: per * count)
-        var written = 0
-        try graphs.with { graph in
-            try Native.check { err in
-                batch.withUnsafeBufferPointer { input in
-                    flat.withUnsafeMutableBufferPointer { out in
-                        fk_graph_forward(graph.handle, input.baseAddress, Int32(count), out.baseAddress, out.count, &written, err)
+        let per = model.floatsPerSample, inputFloats = model.inputFloats
+        // OpenCV 4.6 gains nothing from a batch axis, so the samples are
+        // split over the workers' nets (one lane each) and run side by side.
+        let lanes = max(1, min(workers, count))
+        let chunks = Locked([[Float]](repeating: [], count: lanes))
+        let failure = Locked<Error?>(nil)
+        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+            let start = count * lane / lanes, end = count * (lane + 1) / lanes
+            guard end > start else { return }
+            do {
+                var out = [Float](repeating: 0, count: (end - start) * per)
+                try graphs.with { graph in
+                    var written = 0
+                    try Native.check { err in
+                        batch.withUnsafeBufferPointer { input in
+                            out.withUnsafeMutableBufferPointer { o in
+                                fk_graph_forward(graph.handle, input.baseAddress! + start * inputFloats, Int32(end - start),
+                                                 o.baseAddress, o.count, &written, err)
+                            }
+                        }
                     }
                 }
+                chunks.withLock { $0[lane] = out }
+            } catch {
+                failure.withLock { $0 = $0 ?? error }
             }
         }
+        if let error = failure.withLock({ $0 }) { throw error }
+        let flat = lanes == 1 ? chunks.withLock { $0[0] } : chunks.withLock { $0.flatMap { $0 } }
         let sizes = model.outputShapes.map { $0.reduce(1, *) }
         if sizes.count == 1 { return [flat] }
         var results = sizes.map { [Float](repeating: 0, count: $0 * count) }
