@@ -36,10 +36,13 @@ let package = Package(
             name: "CFaceKitNative",
             path: "Sources/CFaceKitNative",
             cxxSettings: [
-                .unsafeFlags(["-I/usr/include/opencv4", "-O2", "-fexceptions", "-Wno-deprecated-declarations"]),
+                .unsafeFlags(["-I/usr/include/opencv4",
+                                // Keras .h5: HDF5 1.10's headers (libhdf5-dev); h5.cpp opens
+                                // libhdf5_serial.so.103 on first use instead of linking it.
+                                "-I/usr/include/hdf5/serial", "-O2", "-fexceptions", "-Wno-deprecated-declarations"]),
                 .define("DLIB_NO_GUI_SUPPORT"),
             ],
-            linkerSettings: (openCVModules + dlibLibraries + imageLibraries + ["crypto"]).map { .linkedLibrary($0) }
+            linkerSettings: (openCVModules + dlibLibraries + imageLibraries + ["crypto", "dl"]).map { .linkedLibrary($0) }
         ),
         .target(
             name: "FaceKit",

