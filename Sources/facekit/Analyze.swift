@@ -7,7 +7,7 @@ struct Analyze: ParsableCommand {
         abstract: "deepface's analyze: age, gender, race and emotion of every face.",
         discussion: """
         deepface's own models are used when their files are present; otherwise the real alternatives \
-        (age_net, gender_net) answer, and the output names the model behind each attribute. An action \
+        (age_net, gender_net, fer) answer, and the output names the model behind each attribute. An action \
         with no model on this machine (race, without deepface's file) is reported, not fatal.
         """)
 
@@ -26,7 +26,7 @@ struct Analyze: ParsableCommand {
     @Option(help: "Race model: deepface.")
     var raceModel: String?
 
-    @Option(help: "Emotion model: deepface.")
+    @Option(help: "Emotion model: deepface or fer (default: deepface when present, else fer).")
     var emotionModel: String?
 
     @Option(help: "Write an annotated copy of the image here (.jpg or .png): each face's box and labels.")

@@ -1,8 +1,10 @@
 import CFaceKitNative
 
-/// One face as every attribute model sees it: the aligned crop that
-/// extraction made (shared by all models, never re-cropped), plus deepface's
-/// 224x224 fitted input, computed once when one of deepface's models runs.
+/// One face as the attribute models see it: the aligned crop that
+/// extraction made (shared by every model that takes the face as deepface
+/// crops it), plus deepface's 224x224 fitted input, computed once when one of
+/// deepface's models runs. Models trained on wider crops share one wider
+/// crop per face, made the same way (see AttributeModel.cropExpansion).
 struct AnalysisCrop: Sendable {
     let face: Image
     /// float32 BGR in [0, 1], HWC, 224x224: deepface's analyze input.
@@ -56,4 +58,17 @@ func grayResized(_ bgr: [Float], width: Int, height: Int, to side: Int) throws -
 /// Splits a batch's flat output into one row per face.
 func rows(_ flat: [Float], count: Int, width: Int) -> [[Double]] {
     (0..<count).map { i in flat[(i * width)..<((i + 1) * width)].map(Double.init) }
+}
+
+extension Image {
+    /// The face box grown by `percent` as deepface's expand_percentage grows
+    /// it, clipped to the image, cropped and rotated on the eyes as
+    /// extraction does (the black margin fills what lies outside the image).
+    func expandedFaceCrop(_ area: FacialArea, percent: Int, align: Bool) throws -> Image {
+        let ew = area.w + Int(Double(area.w) * Double(percent) / 100)
+        let eh = area.h + Int(Double(area.h) * Double(percent) / 100)
+        let x = max(0, area.x - (ew - area.w) / 2), y = max(0, area.y - (eh - area.h) / 2)
+        let w = min(width - x, ew), h = min(height - y, eh)
+        return try deepfaceCrop(x: x, y: y, w: w, h: h, align: align, leftEye: area.leftEye, rightEye: area.rightEye)
+    }
 }

@@ -102,7 +102,11 @@ public final class FaceAnalyzer: Sendable {
             case .leviHassner:
                 loaded = try LeviHassnerPredictor(model: model, config: paths[0], weights: paths[1], copies: 1)
             case .deepfaceONNX:
-                loaded = try DeepfaceDemographyPredictor(model: model, path: paths[0], copies: 1)
+                loaded = try DeepfaceDemographyPredictor(model: model, onnx: paths[0], copies: 1)
+            case .deepfaceKeras:
+                loaded = try DeepfaceDemographyPredictor(model: model, keras: paths[0], copies: 1)
+            case .fer:
+                loaded = try FerEmotionPredictor(model: model, path: paths[0], copies: 1)
             }
             cache[key] = loaded
             return loaded
@@ -134,8 +138,17 @@ public final class FaceAnalyzer: Sendable {
         clock.lap("detect+align")
         let needsDeepfaceInput = plan.models.values.contains { $0.isDeepface }
         let side = AnalysisCrop.deepfaceSide
-        let crops = try extracted.map {
-            AnalysisCrop(face: $0.face, deepfaceInput: needsDeepfaceInput ? try $0.face.fitted(width: side, height: side) : nil)
+        // One crop per face and per crop width the chosen models want.
+        var crops: [Int: [AnalysisCrop]] = [:]
+        for expansion in Set(plan.models.values.map(\.cropExpansion)) {
+            crops[expansion] = try extracted.map { face in
+                if expansion == 0 {
+                    return AnalysisCrop(face: face.face,
+                                        deepfaceInput: needsDeepfaceInput ? try face.face.fitted(width: side, height: side) : nil)
+                }
+                let wider = try image.expandedFaceCrop(face.facialArea, percent: expansion, align: options.detection.align)
+                return AnalysisCrop(face: wider, deepfaceInput: nil)
+            }
         }
         clock.lap("crop")
 
@@ -147,7 +160,7 @@ public final class FaceAnalyzer: Sendable {
         }
         for action in options.actions {
             guard let model = plan.models[action], let format = plan.formats[action] else { continue }
-            let scores = try predictor(model, format: format).predict(crops)
+            let scores = try predictor(model, format: format).predict(crops[model.cropExpansion] ?? [])
             guard scores.count == faces.count else {
                 throw FaceKitError.inferenceFailed("\(model.name) returned \(scores.count) results for \(faces.count) faces")
             }
