@@ -11,8 +11,8 @@ struct Analyze: ParsableCommand {
         with no model on this machine (race, without deepface's file) is reported, not fatal.
         """)
 
-    @Argument(help: "Image path (or data: URI, or '-' for stdin).")
-    var image: String
+    @Argument(help: "Image paths (or data: URIs, or '-' for stdin). Several images load the models once; JSON is then a list per image, as deepface's analyze gives for a list.")
+    var images: [String]
 
     @Option(help: "Comma-separated actions: age, gender, race, emotion.")
     var actions: String = "emotion,age,gender,race"
@@ -50,35 +50,46 @@ struct Analyze: ParsableCommand {
             for (action, reason) in plan.unavailable.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
                 FileHandle.standardError.write(Data("warning: \(action.rawValue) not analysed: \(reason)\n".utf8))
             }
-            let source = ImageSource(argument: image)
-            let original = try analyzer.engine.loadImage(source)
-            let result = try analyzer.analyze(image: original, source: source.name, options: options, plan: plan)
-            if let output {
-                let annotated = try original.annotated(result.faces.enumerated().map { i, face in
-                    (face.region, "\(i + 1): " + Self.label(face, actions: options.actions))
-                })
-                try annotated.write(to: output)
+            if output != nil && images.count > 1 {
+                throw FaceKitError.invalidInput("--output annotates one image; give one image with it")
+            }
+            var all: [[FaceAnalysis]] = []
+            for image in images {
+                let source = ImageSource(argument: image)
+                let original = try analyzer.engine.loadImage(source)
+                let result = try analyzer.analyze(image: original, source: source.name, options: options, plan: plan)
+                all.append(result.faces)
+                if let output {
+                    let annotated = try original.annotated(result.faces.enumerated().map { i, face in
+                        (face.region, "\(i + 1): " + Self.label(face, actions: options.actions))
+                    })
+                    try annotated.write(to: output)
+                }
+                if !json { Self.printReadable(result.faces, image: image, actions: options.actions) }
             }
             if json {
-                try Output.json(result.faces)
-                return
+                if all.count == 1 { try Output.json(all[0]) } else { try Output.json(all) }
+            } else if let output {
+                print("annotated: \(output)")
             }
-            print("\(result.faces.count) face(s) in \(image)")
-            for (i, face) in result.faces.enumerated() {
-                print("face \(i + 1): \(Output.box(face.region)) confidence \(face.faceConfidence)")
-                for action in options.actions {
-                    let model = face.models[action.rawValue].map { " [\($0)]" } ?? ""
-                    if let reason = face.unavailable?[action.rawValue] {
-                        print("  \(action.rawValue): unavailable (\(reason))")
-                    } else if action == .age, let age = face.age {
-                        print("  age: \(age)\(model)")
-                    } else if let scores = face.scores(action), let dominant = face.dominant(action) {
-                        let ranked = scores.sorted { $0.value > $1.value }.map { "\($0.key) \(Output.fixed($0.value, 2))%" }
-                        print("  \(action.rawValue): \(dominant)\(model)  (\(ranked.joined(separator: ", ")))")
-                    }
+        }
+    }
+
+    static func printReadable(_ faces: [FaceAnalysis], image: String, actions: [AttributeAction]) {
+        print("\(faces.count) face(s) in \(image)")
+        for (i, face) in faces.enumerated() {
+            print("face \(i + 1): \(Output.box(face.region)) confidence \(face.faceConfidence)")
+            for action in actions {
+                let model = face.models[action.rawValue].map { " [\($0)]" } ?? ""
+                if let reason = face.unavailable?[action.rawValue] {
+                    print("  \(action.rawValue): unavailable (\(reason))")
+                } else if action == .age, let age = face.age {
+                    print("  age: \(age)\(model)")
+                } else if let scores = face.scores(action), let dominant = face.dominant(action) {
+                    let ranked = scores.sorted { $0.value > $1.value }.map { "\($0.key) \(Output.fixed($0.value, 2))%" }
+                    print("  \(action.rawValue): \(dominant)\(model)  (\(ranked.joined(separator: ", ")))")
                 }
             }
-            if let output { print("annotated: \(output)") }
         }
     }
 
