@@ -27,5 +27,5 @@ for _ in range(repeats):
     start = time.perf_counter()
     run()
     times.append(time.perf_counter() - start)
-print(json.dumps({"first_s": first, "warm_ms": 1000 * statistics.median(times), "result": result},
+print(json.dumps({"first_s": first, "warm_ms": 1000 * statistics.median(times) if times else None, "result": result},
                  default=lambda v: v.item() if hasattr(v, "item") else str(v)))
