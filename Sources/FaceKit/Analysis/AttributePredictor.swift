@@ -21,11 +21,24 @@ enum AttributeScores: Sendable {
     case classes([Double])
 }
 
-/// A loaded attribute model. predict gets the faces of one image and runs
-/// them as one batch where the network allows; one result per face.
+/// Loaded attribute models that run together: usually one, or deepface's
+/// VGG-Face heads sharing one network. predict gets the faces of one image
+/// and runs them as one batch where the network allows; for each model (in
+/// `models` order), one result per face.
 protocol AttributePredictor: Sendable {
+    var models: [AttributeModel] { get }
+    func predict(_ crops: [AnalysisCrop]) throws -> [[AttributeScores]]
+}
+
+/// A predictor of exactly one model.
+protocol SingleAttributePredictor: AttributePredictor {
     var model: AttributeModel { get }
-    func predict(_ crops: [AnalysisCrop]) throws -> [AttributeScores]
+    func predictOne(_ crops: [AnalysisCrop]) throws -> [AttributeScores]
+}
+
+extension SingleAttributePredictor {
+    var models: [AttributeModel] { [model] }
+    func predict(_ crops: [AnalysisCrop]) throws -> [[AttributeScores]] { [try predictOne(crops)] }
 }
 
 extension Image {

@@ -3,7 +3,7 @@
 /// [0, 1], NHWC); emotion takes its gray, resized to 48x48. The weights come
 /// from deepface's ONNX export (channels-last, through OpenCV dnn) or from its
 /// Keras .h5 file (through the native Keras loader); both run the same math.
-struct DeepfaceDemographyPredictor: AttributePredictor {
+struct DeepfaceDemographyPredictor: SingleAttributePredictor {
     let model: AttributeModel
     private let backend: Backend
 
@@ -39,7 +39,7 @@ struct DeepfaceDemographyPredictor: AttributePredictor {
 
     private var outputWidth: Int { model.action == .age ? 101 : model.action.labels.count }
 
-    func predict(_ crops: [AnalysisCrop]) throws -> [AttributeScores] {
+    func predictOne(_ crops: [AnalysisCrop]) throws -> [AttributeScores] {
         guard !crops.isEmpty else { return [] }
         let side = AnalysisCrop.deepfaceSide
         let inputs = try crops.map { crop -> [Float] in

@@ -92,23 +92,56 @@ public final class FaceAnalyzer: Sendable {
 
     // MARK: loading
 
-    private func predictor(_ model: AttributeModel, format: AttributeModel.Format) throws -> any AttributePredictor {
-        let key = "\(model.action.rawValue)/\(model.name)/\(format.files.map(\.fileName).joined(separator: "+"))"
-        return try predictors.withLock { cache in
-            if let loaded = cache[key] { return loaded }
-            let paths = try format.files.map { try engine.store.require($0, for: model.fetchName) }
-            let loaded: any AttributePredictor
-            switch format.engine {
-            case .leviHassner:
-                loaded = try LeviHassnerPredictor(model: model, config: paths[0], weights: paths[1], copies: 1)
-            case .deepfaceONNX:
-                loaded = try DeepfaceDemographyPredictor(model: model, onnx: paths[0], copies: 1)
-            case .deepfaceKeras:
-                loaded = try DeepfaceDemographyPredictor(model: model, keras: paths[0], copies: 1)
-            case .fer:
-                loaded = try FerEmotionPredictor(model: model, path: paths[0], copies: 1)
+    /// Models that run together: deepface's VGG-Face heads read from .h5
+    /// (age, gender, race) share one network; every other model runs alone.
+    struct Job {
+        let models: [AttributeModel]
+        let formats: [AttributeModel.Format]
+
+        var key: String {
+            zip(models, formats).map { "\($0.action.rawValue)/\($0.name)/\($1.files.map(\.fileName).joined(separator: "+"))" }
+                .joined(separator: ",")
+        }
+    }
+
+    static func jobs(_ plan: AnalysisPlan, actions: [AttributeAction]) -> [Job] {
+        var jobs: [Job] = []
+        var heads: [(AttributeModel, AttributeModel.Format)] = []
+        var headsAt: Int?
+        for action in actions {
+            guard let model = plan.models[action], let format = plan.formats[action] else { continue }
+            if format.engine == .deepfaceKeras && action != .emotion {
+                if headsAt == nil { headsAt = jobs.count }
+                heads.append((model, format))
+            } else {
+                jobs.append(Job(models: [model], formats: [format]))
             }
-            cache[key] = loaded
+        }
+        if let at = headsAt { jobs.insert(Job(models: heads.map(\.0), formats: heads.map(\.1)), at: at) }
+        return jobs
+    }
+
+    private func predictor(_ job: Job) throws -> any AttributePredictor {
+        try predictors.withLock { cache in
+            if let loaded = cache[job.key] { return loaded }
+            let paths = try zip(job.models, job.formats).map { model, format in
+                try format.files.map { try engine.store.require($0, for: model.fetchName) }
+            }
+            let loaded: any AttributePredictor
+            let model = job.models[0]
+            switch job.formats[0].engine {
+            case .leviHassner:
+                loaded = try LeviHassnerPredictor(model: model, config: paths[0][0], weights: paths[0][1], copies: 1)
+            case .deepfaceONNX:
+                loaded = try DeepfaceDemographyPredictor(model: model, onnx: paths[0][0], copies: 1)
+            case .deepfaceKeras where model.action == .emotion:
+                loaded = try DeepfaceDemographyPredictor(model: model, keras: paths[0][0], copies: 1)
+            case .deepfaceKeras:
+                loaded = try DeepfaceVGGHeadsPredictor(models: job.models, paths: paths.map { $0[0] }, copies: 1)
+            case .fer:
+                loaded = try FerEmotionPredictor(model: model, path: paths[0][0], copies: 1)
+            }
+            cache[job.key] = loaded
             return loaded
         }
     }
@@ -119,7 +152,7 @@ public final class FaceAnalyzer: Sendable {
     public func prepare(_ options: AnalysisOptions) throws -> AnalysisPlan {
         let plan = try plan(options)
         try engine.prepare(detector: options.detection.detector, models: [])
-        for (action, model) in plan.models { _ = try predictor(model, format: plan.formats[action]!) }
+        for job in Self.jobs(plan, actions: options.actions) { _ = try predictor(job) }
         return plan
     }
 
@@ -158,14 +191,16 @@ public final class FaceAnalyzer: Sendable {
                          unavailable: plan.unavailable.isEmpty ? nil
                              : Dictionary(uniqueKeysWithValues: plan.unavailable.map { ($0.key.rawValue, $0.value) }))
         }
-        for action in options.actions {
-            guard let model = plan.models[action], let format = plan.formats[action] else { continue }
-            let scores = try predictor(model, format: format).predict(crops[model.cropExpansion] ?? [])
-            guard scores.count == faces.count else {
-                throw FaceKitError.inferenceFailed("\(model.name) returned \(scores.count) results for \(faces.count) faces")
+        for job in Self.jobs(plan, actions: options.actions) {
+            let predictor = try predictor(job)
+            let results = try predictor.predict(crops[job.models[0].cropExpansion] ?? [])
+            for (model, scores) in zip(job.models, results) {
+                guard scores.count == faces.count else {
+                    throw FaceKitError.inferenceFailed("\(model.name) returned \(scores.count) results for \(faces.count) faces")
+                }
+                for (i, score) in scores.enumerated() { try Self.record(score, action: model.action, model: model, into: &faces[i]) }
             }
-            for (i, score) in scores.enumerated() { try Self.record(score, action: action, model: model, into: &faces[i]) }
-            clock.lap(action.rawValue)
+            clock.lap(job.models.map(\.action.rawValue).joined(separator: "+"))
         }
         clock.report(source)
         return ImageAnalysis(source: source, faces: faces, models: plan.models, unavailable: plan.unavailable)

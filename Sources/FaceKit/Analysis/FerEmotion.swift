@@ -3,7 +3,7 @@
 /// to 64x64 and scaled to [-1, 1]; its seven classes are deepface's, in
 /// deepface's order. fer crops its own detector's box plus 10 pixels; here
 /// the face is the shared aligned crop, as every other model sees it.
-struct FerEmotionPredictor: AttributePredictor {
+struct FerEmotionPredictor: SingleAttributePredictor {
     let model: AttributeModel
     private let nets: Pool<KerasNetwork>
 
@@ -16,7 +16,7 @@ struct FerEmotionPredictor: AttributePredictor {
         try nets.warmUp()
     }
 
-    func predict(_ crops: [AnalysisCrop]) throws -> [AttributeScores] {
+    func predictOne(_ crops: [AnalysisCrop]) throws -> [AttributeScores] {
         guard !crops.isEmpty else { return [] }
         let plane = Self.side * Self.side
         var batch = [Float](repeating: 0, count: crops.count * plane)

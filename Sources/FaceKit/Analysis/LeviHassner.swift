@@ -2,7 +2,7 @@
 /// using Convolutional Neural Networks", CVPR 2015 workshops), Caffe, through
 /// OpenCV dnn. Input: the face stretched to 227x227, BGR bytes minus the
 /// Adience training mean, as their published deploy code feeds it.
-struct LeviHassnerPredictor: AttributePredictor {
+struct LeviHassnerPredictor: SingleAttributePredictor {
     let model: AttributeModel
     private let nets: Pool<DnnNet>
 
@@ -23,7 +23,7 @@ struct LeviHassnerPredictor: AttributePredictor {
 
     private var classCount: Int { model.action == .age ? Self.ageGroups.count : 2 }
 
-    func predict(_ crops: [AnalysisCrop]) throws -> [AttributeScores] {
+    func predictOne(_ crops: [AnalysisCrop]) throws -> [AttributeScores] {
         guard !crops.isEmpty else { return [] }
         let side = Self.side, plane = side * side
         var batch = [Float](repeating: 0, count: crops.count * 3 * plane)
