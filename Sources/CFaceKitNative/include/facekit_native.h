@@ -133,6 +133,19 @@ fk_status fk_align_landmarks(const fk_image *image, const float points[10], int3
 fk_status fk_preprocess_fit(const fk_image *face, int32_t target_w, int32_t target_h, int32_t from_bytes, float *out,
                             fk_error *error);
 
+// ---------------------------------------------------------------- attribute inputs
+// Resizes a face to width x height with cv::resize's bilinear filter (the
+// aspect ratio is not kept, as cv::dnn::blobFromImage does), converting to
+// gray first when gray is non-zero (the order fer uses). Writes packed bytes:
+// 3 per pixel (BGR), or 1 when gray. capacity counts bytes.
+fk_status fk_image_resized_bytes(const fk_image *image, int32_t width, int32_t height, int32_t gray,
+                                 uint8_t *out, size_t capacity, fk_error *error);
+// deepface's emotion input: cv::cvtColor(BGR2GRAY) of a float32 HWC BGR image
+// (values as given, deepface passes [0, 1]), then cv::resize (bilinear) to
+// target_w x target_h. out holds target_w * target_h floats.
+fk_status fk_gray_resize_float(const float *bgr, int32_t width, int32_t height, int32_t target_w,
+                               int32_t target_h, float *out, fk_error *error);
+
 // ---------------------------------------------------------------- networks
 // An OpenCV dnn network (ONNX, Caffe or TensorFlow; chosen by the file).
 typedef struct fk_net fk_net;
