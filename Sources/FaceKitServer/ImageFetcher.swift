@@ -293,10 +293,11 @@ struct ImageFetcher: Sendable {
             self.host = host
             port = url.port ?? (secure ? 443 : 80)
             guard (1...65535).contains(port) else { throw FetchFailure.badURL("port \(port) is out of range") }
-            var path = url.path.isEmpty ? "/" : url.path
-            // URL.path decodes percent escapes; the request line needs them back.
-            path = path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? path
-            if let query = url.query { path += "?" + query }
+            // As written (percent escapes kept), without the fragment.
+            let components = URLComponents(url: url, resolvingAgainstBaseURL: true)
+            var path = components?.percentEncodedPath ?? ""
+            if path.isEmpty { path = "/" }
+            if let query = components?.percentEncodedQuery { path += "?" + query }
             requestURI = path
             isIPLiteral = (try? SocketAddress(ipAddress: host, port: 0)) != nil
         }
