@@ -11,6 +11,7 @@ packages=(
   libjpeg-dev libpng-dev zlib1g-dev libsqlite3-dev  # what libdlib links against
   libwebp-dev libtiff-dev            # with libjpeg and libpng, FaceKit's own image codecs
   libssl-dev                         # SHA-256 of model files
+  libhdf5-dev                        # Keras .h5 weight files (HDF5 1.10)
   python3 python3-venv python3-pip   # model fetch from PyPI and its one-time conversions
   curl bzip2 ca-certificates         # model fetch from official URLs
   chromium                           # the web page's test in headless Chromium

@@ -229,3 +229,40 @@ fk_status fk_image_draw_face(fk_image *image, int32_t x, int32_t y, int32_t w, i
 }
 
 }  // extern "C"
+
+// Inputs of the attribute networks, derived from one face crop.
+extern "C" {
+
+fk_status fk_image_resized_bytes(const fk_image *image, int32_t width, int32_t height, int32_t gray, uint8_t *out,
+                                 size_t capacity, fk_error *error) {
+    return fk::guarded(error, FK_ERR_INTERNAL, [&] {
+        const cv::Mat &src = image->mat;
+        if (src.empty()) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "empty face crop");
+        if (width <= 0 || height <= 0) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "target size must be positive");
+        const int channels = gray ? 1 : 3;
+        if (capacity < size_t(width) * size_t(height) * size_t(channels))
+            throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "output buffer too small");
+        cv::Mat source = src;
+        if (gray) cv::cvtColor(src, source, cv::COLOR_BGR2GRAY);
+        cv::Mat target(height, width, gray ? CV_8UC1 : CV_8UC3, out);
+        cv::resize(source, target, cv::Size(width, height), 0, 0, cv::INTER_LINEAR);
+        // resize reallocates when it cannot write in place; keep the caller's buffer.
+        if (target.data != out) throw fk::Failure(FK_ERR_INTERNAL, "resize did not write into the buffer");
+    });
+}
+
+fk_status fk_gray_resize_float(const float *bgr, int32_t width, int32_t height, int32_t target_w, int32_t target_h,
+                               float *out, fk_error *error) {
+    return fk::guarded(error, FK_ERR_INTERNAL, [&] {
+        if (width <= 0 || height <= 0 || target_w <= 0 || target_h <= 0)
+            throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "sizes must be positive");
+        cv::Mat src(height, width, CV_32FC3, const_cast<float *>(bgr));
+        cv::Mat gray;
+        cv::cvtColor(src, gray, cv::COLOR_BGR2GRAY);
+        cv::Mat target(target_h, target_w, CV_32FC1, out);
+        cv::resize(gray, target, cv::Size(target_w, target_h), 0, 0, cv::INTER_LINEAR);
+        if (target.ptr<float>() != out) throw fk::Failure(FK_ERR_INTERNAL, "resize did not write into the buffer");
+    });
+}
+
+}  // extern "C"

@@ -5,13 +5,13 @@ import FaceKit
 struct FaceKitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "facekit",
-        abstract: "Face detection, alignment, embeddings and verification, compatible with deepface.",
+        abstract: "Face detection, alignment, embeddings, verification and attribute analysis, compatible with deepface.",
         discussion: """
         Exit codes: 0 success; 64 bad usage (unknown option, model, detector or metric); \
         65 unusable input (not an image, truncated, too large, no face); 66 file not found; \
         69 model files missing or invalid (run `facekit models pull`); 70 processing failure.
         """,
         version: FaceKitVersion.string,
-        subcommands: [Verify.self, Represent.self, Extract.self, Evaluate.self, Find.self, Register.self, Search.self,
-                      Delete.self, Identities.self, Models.self, Serve.self])
+        subcommands: [Verify.self, Represent.self, Extract.self, Analyze.self, Evaluate.self, Find.self, Register.self, Search.self,
+                      Delete.self, Identities.self, Models.self, Serve.self, Keras.self])
 }

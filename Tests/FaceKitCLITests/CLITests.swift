@@ -168,6 +168,68 @@ final class CLITests: XCTestCase {
     }
 }
 
+extension CLITests {
+    func testAnalyzePrintsEveryFaceAndWritesAnAnnotatedImage() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("facekit-analyze-\(UUID().uuidString).png")
+        let run = try facekit(["analyze", image("couple.jpg"), "--detector", "yunet", "--json", "--output", out.path])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let faces = try XCTUnwrap(try json(run) as? [[String: Any]])
+        XCTAssertEqual(faces.count, 2)
+        for face in faces {
+            for key in ["region", "face_confidence", "age", "gender", "dominant_gender", "emotion", "dominant_emotion", "models"] {
+                XCTAssertNotNil(face[key], "missing \(key)")
+            }
+            // Either deepface's race model ran, or the output says why not.
+            XCTAssertTrue(face["dominant_race"] != nil || (face["unavailable"] as? [String: String])?["race"] != nil)
+        }
+        if (faces[0]["unavailable"] as? [String: String])?["race"] != nil {
+            XCTAssertTrue(run.stderr.contains("warning: race not analysed"), run.stderr)
+        }
+        let written = try Data(contentsOf: out)
+        XCTAssertEqual(Array(written.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+
+        let readable = try facekit(["analyze", image("selfie-many-people.jpg"), "--detector", "yunet", "--actions", "age,gender,emotion"])
+        XCTAssertEqual(readable.status, 0, readable.stderr)
+        XCTAssertTrue(readable.stdout.hasPrefix("4 face(s)"), readable.stdout)
+        XCTAssertEqual(readable.stdout.components(separatedBy: "  gender: ").count - 1, 4, readable.stdout)
+        XCTAssertTrue(readable.stdout.contains("[gender_net]") || readable.stdout.contains("[deepface]"), readable.stdout)
+    }
+
+    func testAnalyzeBadInputsGiveClearErrors() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("facekit-analyze-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let noFace = dir.appendingPathComponent("grey.png")
+        try PNGBomb.grey(width: 200, height: 150).write(to: noFace)
+        let cases: [([String], Int32, String)] = [
+            (["analyze", image("img1.jpg"), "--actions", "age,smile"], 64, "unknown action 'smile'"),
+            (["analyze", image("img1.jpg"), "--actions", "age", "--age-model", "fer"], 64, "unknown model 'fer'"),
+            (["analyze", "/no/such/file.jpg"], 66, "not found"),
+            (["analyze", noFace.path, "--actions", "emotion"], 65, "no face detected"),
+            (["analyze", image("img1.jpg"), image("img2.jpg"), "--output", dir.appendingPathComponent("x.png").path], 65, "one image"),
+        ]
+        for (arguments, status, message) in cases {
+            let run = try facekit(arguments)
+            XCTAssertEqual(run.status, status, "\(arguments): \(run.stderr)")
+            XCTAssertTrue(run.stderr.contains(message), "\(arguments): stderr was \(run.stderr)")
+        }
+
+        // No model files at all: the error names the missing file and the command.
+        let home = dir.appendingPathComponent("home")
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["analyze", image("img1.jpg"), "--actions", "gender"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["FACEKIT_HOME": home.path]) { $1 }
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 69)
+        XCTAssertTrue(message.contains("deploy_gender.prototxt") && message.contains("facekit models pull gender_net"), message)
+    }
+}
+
 /// PNG files for the CLI cases, written with the same tricks as the library
 /// tests' ImageFiles (kept separate: the two test targets share no code).
 enum PNGBomb {

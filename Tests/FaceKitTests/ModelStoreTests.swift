@@ -28,7 +28,12 @@ final class ModelStoreTests: XCTestCase {
 
     func testEveryRegisteredFileHasADigestAndASource() {
         for file in ModelRegistry.all {
-            XCTAssertFalse(file.digests.isEmpty, file.fileName)
+            // Only deepface's own weights go unpinned: their publisher gives
+            // no digest, and their loader is their check.
+            if file.digests.isEmpty {
+                XCTAssertTrue(file.official?.url.hasPrefix("https://github.com/serengil/deepface_models/") == true, file.fileName)
+                XCTAssertNil(file.pypi, file.fileName)
+            }
             for digest in file.digests {
                 XCTAssertEqual(digest.sha256.count, 64, file.fileName)
                 XCTAssertGreaterThan(digest.size, 0, file.fileName)

@@ -132,6 +132,19 @@ fk_status fk_align_landmarks(const fk_image *image, const float points[10], int3
 fk_status fk_preprocess_fit(const fk_image *face, int32_t target_w, int32_t target_h, float *out,
                             fk_error *error);
 
+// ---------------------------------------------------------------- attribute inputs
+// Resizes a face to width x height with cv::resize's bilinear filter (the
+// aspect ratio is not kept, as cv::dnn::blobFromImage does), converting to
+// gray first when gray is non-zero (the order fer uses). Writes packed bytes:
+// 3 per pixel (BGR), or 1 when gray. capacity counts bytes.
+fk_status fk_image_resized_bytes(const fk_image *image, int32_t width, int32_t height, int32_t gray,
+                                 uint8_t *out, size_t capacity, fk_error *error);
+// deepface's emotion input: cv::cvtColor(BGR2GRAY) of a float32 HWC BGR image
+// (values as given, deepface passes [0, 1]), then cv::resize (bilinear) to
+// target_w x target_h. out holds target_w * target_h floats.
+fk_status fk_gray_resize_float(const float *bgr, int32_t width, int32_t height, int32_t target_w,
+                               int32_t target_h, float *out, fk_error *error);
+
 // ---------------------------------------------------------------- networks
 // An OpenCV dnn network (ONNX, Caffe or TensorFlow; chosen by the file).
 typedef struct fk_net fk_net;
@@ -150,6 +163,59 @@ void fk_dlib_resnet_free(fk_dlib_resnet *net);
 // chips: count packed RGB 150x150 uint8 images; out: count * 128 floats.
 fk_status fk_dlib_resnet_compute(fk_dlib_resnet *net, const uint8_t *chips, int32_t count,
                                  float *out, fk_error *error);
+
+// ---------------------------------------------------------------- Keras weights (HDF5)
+// A Keras weight file, in either layout Keras writes: save_weights (root
+// attribute layer_names, one group per layer with attribute weight_names) or
+// a full-model save (the same under /model_weights). Read-only.
+typedef struct fk_h5 fk_h5;
+fk_status fk_h5_open(const char *path, fk_h5 **out, fk_error *error);
+void fk_h5_free(fk_h5 *file);
+// Layer names in the file's order, each followed by a NUL; *needed is the
+// byte count (call again with a larger buffer when it exceeds capacity).
+fk_status fk_h5_layer_names(fk_h5 *file, char *buf, size_t capacity, size_t *needed, fk_error *error);
+// Weight names of one layer in the file's order (Keras' order: kernel, bias,
+// gamma, beta, moving_mean, ...), NUL-separated as above.
+fk_status fk_h5_weight_names(fk_h5 *file, const char *layer, char *buf, size_t capacity, size_t *needed,
+                             fk_error *error);
+// Shape of a weight (at most 8 dimensions).
+fk_status fk_h5_weight_shape(fk_h5 *file, const char *layer, const char *weight, int64_t shape[8],
+                             int32_t *dims, fk_error *error);
+// Reads a weight as float32 (HDF5 converts float16/float64); count must equal
+// the product of its shape.
+fk_status fk_h5_weight_read(fk_h5 *file, const char *layer, const char *weight, float *out, size_t count,
+                            fk_error *error);
+
+// ---------------------------------------------------------------- layer graphs
+// An OpenCV dnn network built layer by layer (for architectures described in
+// Swift, with weights from anywhere). Layer 0 is the network input, NCHW.
+typedef struct fk_graph fk_graph;
+typedef struct fk_blob {
+    const float *data;
+    const int32_t *shape;
+    int32_t dims;
+} fk_blob;
+fk_status fk_graph_new(fk_graph **out, fk_error *error);
+void fk_graph_free(fk_graph *graph);
+// Adds one OpenCV layer. params: "key=value" pairs separated by ';', where a
+// value is an integer, a real, a comma-separated integer list or a word.
+// inputs: ids of earlier layers. expected_shape: the output shape (NCHW, batch
+// 1) the caller's own shape inference gives; fk_graph_finish checks OpenCV's
+// against it. Blobs are copied.
+fk_status fk_graph_add(fk_graph *graph, const char *name, const char *type, const char *params,
+                       const int32_t *inputs, int32_t input_count, const fk_blob *blobs, int32_t blob_count,
+                       const int32_t *expected_shape, int32_t expected_dims, int32_t *id, fk_error *error);
+// Declares the outputs and the input shape (NCHW, batch 1), checks every
+// layer's inferred shape against its expectation (an error names the first
+// layer that differs) and runs one forward pass so that later calls pay no
+// set-up cost.
+fk_status fk_graph_finish(fk_graph *graph, const int32_t *input_shape, int32_t input_dims,
+                          const int32_t *outputs, int32_t output_count, fk_error *error);
+// Runs count samples given channels-last (NHWC, Keras' layout), one forward
+// pass each; writes every output of every sample, sample-major, each output
+// flattened in Keras' order (NHWC for 4-d outputs). *written is the float count.
+fk_status fk_graph_forward(fk_graph *graph, const float *nhwc, int32_t count, float *out, size_t capacity,
+                           size_t *written, fk_error *error);
 
 // ---------------------------------------------------------------- misc
 // Threads OpenCV may use inside one call (1 when the caller parallelises).

@@ -11,6 +11,7 @@ public enum FaceKitError: Error, Equatable, Sendable {
     case unknownDetector(String, known: [String])
     case unknownMetric(String, known: [String])
     case unknownAlignment(String, known: [String])
+    case unknownAction(String, known: [String])
     case modelFileMissing(model: String, file: String, fetchCommand: String)
     case modelFileInvalid(file: String, reason: String)
     case modelLoadFailed(model: String, reason: String)
@@ -33,7 +34,7 @@ public enum FaceKitError: Error, Equatable, Sendable {
 
     public var category: Category {
         switch self {
-        case .unknownModel, .unknownDetector, .unknownMetric, .unknownAlignment: return .usage
+        case .unknownModel, .unknownDetector, .unknownMetric, .unknownAlignment, .unknownAction: return .usage
         case .imageUnreadable, .imageTooLarge, .invalidInput, .noFaceDetected: return .input
         case .imageNotFound: return .notFound
         case .modelFileMissing, .modelFileInvalid, .modelLoadFailed, .fetchFailed: return .environment
@@ -63,6 +64,8 @@ extension FaceKitError: CustomStringConvertible {
             return "unknown distance metric '\(name)'; known metrics: \(known.joined(separator: ", "))"
         case .unknownAlignment(let name, let known):
             return "unknown alignment '\(name)'; known: \(known.joined(separator: ", "))"
+        case .unknownAction(let name, let known):
+            return "unknown action '\(name)'; known actions: \(known.joined(separator: ", "))"
         case .modelFileMissing(let model, let file, let command):
             return "model file \(file) for \(model) is missing; fetch it with: \(command)"
         case .modelFileInvalid(let file, let reason):

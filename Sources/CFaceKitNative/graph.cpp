@@ -1,0 +1,209 @@
+// OpenCV dnn networks assembled layer by layer, so that architectures
+// described in Swift (Keras models read from .h5) run on the same engine as
+// every ONNX and Caffe model.
+#include "internal.hpp"
+
+#include <opencv2/dnn.hpp>
+
+#include <cstdlib>
+#include <sstream>
+
+namespace {
+
+// "k=v;k=v" into LayerParams. Lists of integers become DictValue arrays;
+// numbers that parse as integers stay integers (LayerParams converts them to
+// float or bool on demand).
+void parse_params(const std::string &text, cv::dnn::LayerParams &params, const std::string &layer) {
+    std::stringstream stream(text);
+    std::string item;
+    while (std::getline(stream, item, ';')) {
+        if (item.empty()) continue;
+        auto eq = item.find('=');
+        if (eq == std::string::npos || eq == 0)
+            throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "layer '" + layer + "': bad parameter '" + item + "'");
+        std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+        if (value.find(',') != std::string::npos) {
+            std::vector<int> list;
+            std::stringstream values(value);
+            std::string v;
+            while (std::getline(values, v, ',')) list.push_back(std::stoi(v));
+            params.set(key, cv::dnn::DictValue::arrayInt(list.data(), static_cast<int>(list.size())));
+            continue;
+        }
+        char *end = nullptr;
+        long integer = std::strtol(value.c_str(), &end, 10);
+        if (!value.empty() && *end == '\0') {
+            params.set(key, static_cast<int>(integer));
+            continue;
+        }
+        double real = std::strtod(value.c_str(), &end);
+        if (!value.empty() && *end == '\0') {
+            params.set(key, real);
+            continue;
+        }
+        params.set(key, value);
+    }
+}
+
+std::string shape_text(const std::vector<int> &shape) {
+    std::string s = "(";
+    for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+    return s + ")";
+}
+
+}  // namespace
+
+struct fk_graph {
+    cv::dnn::Net net;
+    std::vector<std::string> names{"input"};  // by id; 0 is the input
+    std::vector<std::vector<int>> expected{{}};
+    std::vector<int> input_shape;             // NCHW, batch 1
+    std::vector<int> outputs;
+    std::vector<cv::String> output_names;
+    std::vector<std::vector<int>> output_shapes;
+    size_t floats_per_sample = 0;
+    cv::Mat input;   // reused NCHW buffer
+    std::vector<cv::Mat> results;
+};
+
+extern "C" {
+
+fk_status fk_graph_new(fk_graph **out, fk_error *error) {
+    return fk::guarded(error, FK_ERR_MODEL_LOAD, [&] {
+        auto g = std::make_unique<fk_graph>();
+        g->net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+        g->net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+        g->net.setInputsNames({"input"});
+        *out = g.release();
+    });
+}
+
+void fk_graph_free(fk_graph *graph) { delete graph; }
+
+fk_status fk_graph_add(fk_graph *graph, const char *name, const char *type, const char *params, const int32_t *inputs,
+                       int32_t input_count, const fk_blob *blobs, int32_t blob_count, const int32_t *expected_shape,
+                       int32_t expected_dims, int32_t *id, fk_error *error) {
+    return fk::guarded(error, FK_ERR_MODEL_LOAD, [&] {
+        std::string layer = name ? name : "";
+        if (layer.empty() || !type) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "a layer needs a name and a type");
+        if (std::find(graph->names.begin(), graph->names.end(), layer) != graph->names.end())
+            throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "duplicate layer name '" + layer + "'");
+        if (input_count < 1) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "layer '" + layer + "' has no input");
+        cv::dnn::LayerParams lp;
+        lp.name = layer;
+        lp.type = type;
+        parse_params(params ? params : "", lp, layer);
+        for (int32_t b = 0; b < blob_count; ++b) {
+            std::vector<int> shape(blobs[b].shape, blobs[b].shape + blobs[b].dims);
+            // Blobs are copied: the Swift buffers live only for this call.
+            cv::Mat blob(static_cast<int>(shape.size()), shape.data(), CV_32F, const_cast<float *>(blobs[b].data));
+            lp.blobs.push_back(blob.clone());
+        }
+        for (int32_t i = 0; i < input_count; ++i) {
+            if (inputs[i] < 0 || static_cast<size_t>(inputs[i]) >= graph->names.size())
+                throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "layer '" + layer + "' names an unknown input");
+        }
+        int new_id;
+        try {
+            new_id = graph->net.addLayer(layer, type, lp);
+            if (new_id < 0) throw fk::Failure(FK_ERR_MODEL_LOAD, "layer '" + layer + "': OpenCV has no layer type " + type);
+            for (int32_t i = 0; i < input_count; ++i) graph->net.connect(inputs[i], 0, new_id, i);
+        } catch (const cv::Exception &e) {
+            throw fk::Failure(FK_ERR_MODEL_LOAD, "layer '" + layer + "' (" + type + "): " + e.err);
+        }
+        if (static_cast<size_t>(new_id) != graph->names.size())
+            throw fk::Failure(FK_ERR_INTERNAL, "layer ids out of step at '" + layer + "'");
+        graph->names.push_back(layer);
+        graph->expected.emplace_back(expected_shape, expected_shape + expected_dims);
+        *id = new_id;
+    });
+}
+
+fk_status fk_graph_finish(fk_graph *graph, const int32_t *input_shape, int32_t input_dims, const int32_t *outputs,
+                          int32_t output_count, fk_error *error) {
+    return fk::guarded(error, FK_ERR_MODEL_LOAD, [&] {
+        if (input_dims != 4 || output_count < 1) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "a graph takes one NCHW input and has outputs");
+        graph->input_shape.assign(input_shape, input_shape + input_dims);
+        graph->outputs.assign(outputs, outputs + output_count);
+        for (int o : graph->outputs) {
+            if (o <= 0 || static_cast<size_t>(o) >= graph->names.size()) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "unknown output layer");
+            graph->output_names.push_back(graph->names[o]);
+        }
+        graph->net.setInputShape("input", graph->input_shape);
+
+        // OpenCV's own shape inference, checked layer by layer against the
+        // description's, so that a wrong description fails here, naming the
+        // layer, rather than giving wrong numbers.
+        std::vector<int> ids;
+        std::vector<std::vector<cv::dnn::MatShape>> in_shapes, out_shapes;
+        try {
+            graph->net.getLayersShapes(graph->input_shape, ids, in_shapes, out_shapes);
+        } catch (const cv::Exception &e) {
+            throw fk::Failure(FK_ERR_MODEL_LOAD, std::string("shape inference failed: ") + e.err);
+        }
+        for (size_t i = 0; i < ids.size(); ++i) {
+            int id = ids[i];
+            if (id <= 0 || static_cast<size_t>(id) >= graph->names.size() || out_shapes[i].empty()) continue;
+            const auto &want = graph->expected[id];
+            const auto &got = out_shapes[i][0];
+            if (!want.empty() && want != got)
+                throw fk::Failure(FK_ERR_MODEL_LOAD, "layer '" + graph->names[id] + "' gives shape " + shape_text(got) +
+                                                         ", the architecture expects " + shape_text(want));
+        }
+        graph->floats_per_sample = 0;
+        graph->output_shapes.clear();
+        for (int o : graph->outputs) {
+            auto it = std::find(ids.begin(), ids.end(), o);
+            if (it == ids.end()) throw fk::Failure(FK_ERR_MODEL_LOAD, "output '" + graph->names[o] + "' has no shape");
+            auto shape = out_shapes[it - ids.begin()][0];
+            graph->output_shapes.push_back(shape);
+            size_t n = 1;
+            for (int d : shape) n *= static_cast<size_t>(d);
+            graph->floats_per_sample += n;
+        }
+        // The first forward pass allocates buffers and fuses layers; pay it now.
+        graph->input = cv::Mat(graph->input_shape, CV_32F, cv::Scalar(0));
+        graph->net.setInput(graph->input, "input");
+        graph->net.forward(graph->results, graph->output_names);
+    });
+}
+
+fk_status fk_graph_forward(fk_graph *graph, const float *nhwc, int32_t count, float *out, size_t capacity,
+                           size_t *written, fk_error *error) {
+    return fk::guarded(error, FK_ERR_INFERENCE, [&] {
+        if (graph->outputs.empty()) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "graph not finished");
+        if (count < 0) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "negative sample count");
+        size_t need = graph->floats_per_sample * static_cast<size_t>(count);
+        *written = need;
+        if (need > capacity) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "output buffer too small");
+        const int C = graph->input_shape[1], H = graph->input_shape[2], W = graph->input_shape[3];
+        const size_t plane = static_cast<size_t>(H) * W, per_sample = plane * C;
+        float *dst = out;
+        for (int32_t n = 0; n < count; ++n) {
+            const float *src = nhwc + n * per_sample;
+            float *chw = graph->input.ptr<float>();
+            for (size_t p = 0; p < plane; ++p)
+                for (int c = 0; c < C; ++c) chw[c * plane + p] = src[p * C + c];
+            graph->net.setInput(graph->input, "input");
+            graph->net.forward(graph->results, graph->output_names);
+            for (size_t o = 0; o < graph->results.size(); ++o) {
+                cv::Mat r = graph->results[o].isContinuous() ? graph->results[o] : graph->results[o].clone();
+                const float *data = r.ptr<float>();
+                size_t total = r.total();
+                if (total * count > need) throw fk::Failure(FK_ERR_INFERENCE, "output size changed between passes");
+                if (r.dims == 4) {
+                    // Back to Keras' channels-last order.
+                    const int oc = r.size[1], oh = r.size[2], ow = r.size[3];
+                    for (int y = 0; y < oh; ++y)
+                        for (int x = 0; x < ow; ++x)
+                            for (int c = 0; c < oc; ++c) *dst++ = data[(static_cast<size_t>(c) * oh + y) * ow + x];
+                } else {
+                    std::memcpy(dst, data, total * sizeof(float));
+                    dst += total;
+                }
+            }
+        }
+    });
+}
+
+}  // extern "C"
