@@ -3,8 +3,9 @@
 # `facekit serve` on free ports with a fresh face store, drops img1.jpg and
 # img2.jpg (same person) and then img1.jpg and img3.jpg (different people)
 # into the page's verify zones and checks each decision; registers img1.jpg
-# as "alice" and drops img2.jpg into the search zone, which must recognise
-# her. Screenshots of each result are saved as test artifacts.
+# as "alice" and drops img2.jpg into the single-photo zone, which must show
+# the analysis of its face and recognise her. Screenshots of each result are
+# saved as test artifacts.
 #
 #   scripts/page-test.sh                     # screenshots in .build/artifacts/
 #   FACEKIT_BIN=/path/to/facekit ARTIFACTS=/tmp/shots scripts/page-test.sh
@@ -53,6 +54,6 @@ python3 "$root/scripts/page_check.py" verify "$DEVTOOLS_PORT" "$url" \
   "$dataset/img1.jpg" "$dataset/img3.jpg" "Different people" "$artifacts/page-verify-different.png"
 curl -sf -F img=@"$dataset/img1.jpg" -F img_name=alice "${url}register" > /dev/null \
   || { echo "page-test: registering img1.jpg failed" >&2; exit 1; }
-python3 "$root/scripts/page_check.py" search "$DEVTOOLS_PORT" "$url" \
-  "$dataset/img2.jpg" alice "$artifacts/page-search.png"
+python3 "$root/scripts/page_check.py" single "$DEVTOOLS_PORT" "$url" \
+  "$dataset/img2.jpg" alice "$artifacts/page-analyze-search.png"
 echo "page-test: PASS"

@@ -6,8 +6,8 @@ client), so it runs without pip.
 
     page_check.py verify DEVTOOLS_PORT PAGE_URL IMG1 IMG2 EXPECTED OUT.png
         EXPECTED is "Same person" or "Different people".
-    page_check.py search DEVTOOLS_PORT PAGE_URL IMG NAME OUT.png
-        NAME is the registered identity the page must recognise.
+    page_check.py single DEVTOOLS_PORT PAGE_URL IMG NAME OUT.png
+        The page must analyse IMG's one face and recognise NAME, registered before.
 """
 import base64
 import json
@@ -152,15 +152,24 @@ def verify(port, url, img1, img2, expected, out):
         raise SystemExit("page_check: FAIL: the result lacks the distance or the threshold")
 
 
-def search(port, url, img, expected, out):
-    """Drops one photo into the search zone; EXPECTED is the name the page must recognise."""
+def single(port, url, img, expected, out):
+    """Drops one photo into the single-photo zone: the page must show its
+    analysis (one face, with an age) and recognise EXPECTED in the store."""
     tools = open_page(port, url)
     drop(tools, "drop3", img)
+    analysis = wait_for(tools, "document.getElementById('analysis-status').textContent",
+                        lambda s: s.startswith("Analysis:") or "rror" in s)
     status = wait_for(tools, "document.getElementById('search-status').textContent",
-                      lambda s: "recognised" in s or "no registered" in s or s.startswith("Error"))
+                      lambda s: "recognised" in s or "no registered" in s or "rror" in s)
+    table = tools.evaluate("document.getElementById('analysis').innerText") or ""
     rows = tools.evaluate("document.getElementById('matches').innerText") or ""
     screenshot(tools, out)
-    print(f"page_check: {status}; {' | '.join(rows.splitlines())}; screenshot {out}")
+    print(f"page_check: {analysis}; {' | '.join(table.splitlines())}; {status}; {' | '.join(rows.splitlines())}; screenshot {out}")
+    if analysis != "Analysis: 1 face":
+        raise SystemExit(f"page_check: FAIL: expected the analysis of one face, the page shows '{analysis}'")
+    age = tools.evaluate("document.querySelector('#analysis tbody tr').cells[1].textContent") or ""
+    if not age.isdigit():
+        raise SystemExit(f"page_check: FAIL: the analysis shows no age ('{age}')")
     if f"recognised: {expected}" not in status:
         raise SystemExit(f"page_check: FAIL: expected the page to recognise '{expected}', it shows '{status}'")
 
@@ -169,8 +178,8 @@ def main():
     mode = sys.argv[1]
     if mode == "verify":
         verify(*sys.argv[2:8])
-    elif mode == "search":
-        search(*sys.argv[2:7])
+    elif mode == "single":
+        single(*sys.argv[2:7])
     else:
         raise SystemExit(__doc__)
 

@@ -15,6 +15,8 @@ import Logging
 public final class FaceKitService: Sendable {
     public let configuration: ServerConfiguration
     public let engine: FaceEngine
+    /// Attribute models (age, gender, race, emotion), loaded on first use and shared.
+    public let analyzer: FaceAnalyzer
     public let queue: WorkQueue
     public let metrics: ServerMetrics
     let logger: Logger
@@ -27,7 +29,7 @@ public final class FaceKitService: Sendable {
     /// spec to them.
     public static let routes: [(method: HTTPRequest.Method, path: String)] = [
         (.get, "/"), (.get, "/health"), (.get, "/models"), (.get, "/metrics"), (.get, "/openapi.json"),
-        (.post, "/represent"), (.post, "/verify"), (.post, "/extract"),
+        (.post, "/represent"), (.post, "/verify"), (.post, "/extract"), (.post, "/analyze"),
         (.post, "/find"), (.post, "/register"), (.post, "/search"), (.get, "/identities"), (.delete, "/identities/{name}"),
     ]
 
@@ -41,6 +43,7 @@ public final class FaceKitService: Sendable {
         self.configuration = configuration
         self.engine = engine ?? FaceEngine(loader: ImageLoader(maxPixels: configuration.maxPixels,
                                                               maxBytes: configuration.maxBodyBytes))
+        self.analyzer = FaceAnalyzer(engine: self.engine)
         let metrics = ServerMetrics()
         self.metrics = metrics
         self.queue = WorkQueue(workers: configuration.workers, depth: configuration.queueDepth) { metrics.engine($0) }
@@ -73,6 +76,7 @@ public final class FaceKitService: Sendable {
         router.post("/represent") { request, _ in try await self.represent(request) }
         router.post("/verify") { request, _ in try await self.verify(request) }
         router.post("/extract") { request, _ in try await self.extract(request) }
+        router.post("/analyze") { request, _ in try await self.analyze(request) }
         router.post("/find") { request, _ in try await self.find(request) }
         router.post("/register") { request, _ in try await self.register(request) }
         router.post("/search") { request, _ in try await self.search(request) }
@@ -134,6 +138,30 @@ public final class FaceKitService: Sendable {
             try engine.extractFaces(image, options: detection).map { ExtractResponse.Face(facialArea: $0.facialArea, confidence: $0.confidence) }
         }
         return try Self.json(ExtractResponse(results: faces))
+    }
+
+    /// deepface's analyze, plus FaceKit's choice of model per action
+    /// (age_model, gender_model, race_model, emotion_model).
+    func analyze(_ request: Request) async throws -> Response {
+        let fields = try await body(of: request)
+        let image = try await imageField(fields, ["img", "img_path"])
+        var actions = AttributeAction.deepfaceDefault
+        if let names = try fields.list("actions") {
+            var seen = Set<AttributeAction>()
+            actions = try names.map { try AttributeAction.named($0) }.filter { seen.insert($0).inserted }
+            guard !actions.isEmpty else { throw APIError.badRequest("'actions' is empty; give some of age, gender, race, emotion") }
+        }
+        var models: [AttributeAction: String] = [:]
+        for action in AttributeAction.allCases {
+            if let name = try fields.string("\(action.rawValue)_model") { models[action] = name }
+        }
+        let options = AnalysisOptions(actions: actions, detection: try detectionOptions(fields), models: models)
+        let analyzer = self.analyzer
+        let faces = try await work {
+            let plan = try analyzer.prepare(options)
+            return try analyzer.analyze(image: try analyzer.engine.loadImage(image), source: image.name, options: options, plan: plan).faces
+        }
+        return try Self.json(AnalyzeResponse(results: faces))
     }
 
     func health() throws -> Response {
@@ -255,6 +283,10 @@ public final class FaceKitService: Sendable {
 
 struct RepresentResponse: Encodable {
     let results: [Representation]
+}
+
+struct AnalyzeResponse: Encodable {
+    let results: [FaceAnalysis]
 }
 
 struct ExtractResponse: Encodable {

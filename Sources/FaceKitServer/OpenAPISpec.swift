@@ -9,7 +9,7 @@ enum OpenAPISpec {
       "info": {
         "title": "FaceKit",
         "version": "\#(FaceKitVersion.string)",
-        "description": "Face detection, embeddings and verification with deepface 0.0.103's API: the same field names and response shapes. Images come as base64 (with or without a data: URI prefix) in JSON or a URL-encoded form, or as multipart/form-data file uploads; image paths are read only under the server's --image-root; http(s) image URLs are fetched only when the server runs with --allow-urls, and then only from public addresses unless it also runs with --allow-private-urls. Errors are {\"error\": message}: 400 for a bad request (missing field, unknown model, detector or metric, path outside the root, URL to a refused address), 401 without a valid API key, 404 for an unknown identity, 413 for a body above the limit, 415 for an unsupported Content-Type, 422 for an image that cannot be used (not an image, no face, a URL that answers with an error or too many bytes), 501 when the server has no face store, 502 when a URL cannot be reached, 503 with Retry-After when the queue is full, 504 on timeout (of the request or of a URL fetch)."
+        "description": "Face detection, embeddings, verification, attribute analysis and face databases with deepface 0.0.103's API: the same field names and response shapes. Images come as base64 (with or without a data: URI prefix) in JSON or a URL-encoded form, or as multipart/form-data file uploads; image paths are read only under the server's --image-root; http(s) image URLs are fetched only when the server runs with --allow-urls, and then only from public addresses unless it also runs with --allow-private-urls. Errors are {\"error\": message}: 400 for a bad request (missing field, unknown model, detector or metric, path outside the root, URL to a refused address), 401 without a valid API key, 404 for an unknown identity, 413 for a body above the limit, 415 for an unsupported Content-Type, 422 for an image that cannot be used (not an image, no face, a URL that answers with an error or too many bytes), 501 when the server has no face store, 502 when a URL cannot be reached, 503 with Retry-After when the queue is full, 504 on timeout (of the request or of a URL fetch)."
       },
       "components": {
         "securitySchemes": {
@@ -108,6 +108,37 @@ enum OpenAPISpec {
               "properties": {"img": {"$ref": "#/components/schemas/Image"}, "img_path": {"$ref": "#/components/schemas/Image"}}
             }]
           },
+          "AnalyzeRequest": {
+            "allOf": [{"$ref": "#/components/schemas/DetectionFields"}, {
+              "type": "object", "required": ["img"],
+              "properties": {
+                "img": {"$ref": "#/components/schemas/Image"},
+                "img_path": {"$ref": "#/components/schemas/Image"},
+                "actions": {"description": "a list, or a string such as \"age, gender\"; default all four",
+                  "oneOf": [{"type": "array", "items": {"type": "string", "enum": ["age", "gender", "race", "emotion"]}}, {"type": "string"}]},
+                "age_model": {"type": "string", "enum": ["deepface", "age_net"], "description": "FaceKit only; default: deepface's when its file is present"},
+                "gender_model": {"type": "string", "enum": ["deepface", "gender_net"], "description": "FaceKit only"},
+                "race_model": {"type": "string", "enum": ["deepface"], "description": "FaceKit only"},
+                "emotion_model": {"type": "string", "enum": ["deepface", "fer"], "description": "FaceKit only"}
+              }
+            }]
+          },
+          "AnalyzeResponse": {
+            "type": "object", "required": ["results"],
+            "properties": {"results": {"type": "array", "description": "one object per face", "items": {
+              "type": "object", "required": ["region", "face_confidence", "models"],
+              "properties": {
+                "region": {"$ref": "#/components/schemas/FacialArea"},
+                "face_confidence": {"type": "number"},
+                "age": {"type": "integer"},
+                "gender": {"type": "object", "additionalProperties": {"type": "number"}}, "dominant_gender": {"type": "string"},
+                "race": {"type": "object", "additionalProperties": {"type": "number"}}, "dominant_race": {"type": "string"},
+                "emotion": {"type": "object", "additionalProperties": {"type": "number"}}, "dominant_emotion": {"type": "string"},
+                "models": {"type": "object", "additionalProperties": {"type": "string"}, "description": "FaceKit only: the model behind each action"},
+                "unavailable": {"type": "object", "additionalProperties": {"type": "string"}, "description": "FaceKit only: actions with no model on this server, and why"}
+              }
+            }}}
+          },
           "MatchFields": {
             "type": "object",
             "properties": {
@@ -203,7 +234,7 @@ enum OpenAPISpec {
       },
       "security": [{"apiKey": []}, {"bearer": []}],
       "paths": {
-        "/": {"get": {"summary": "The web page: drop two photos to verify, or one to search the face store", "security": [], "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}},
+        "/": {"get": {"summary": "The web page: drop two photos to verify, or one to analyse it and search the face store", "security": [], "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}},
         "/health": {"get": {"summary": "Liveness and engine queue", "security": [], "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"type": "object", "properties": {
           "status": {"type": "string"}, "version": {"type": "string"},
           "engine": {"type": "object", "properties": {"workers": {"type": "integer"}, "running": {"type": "integer"}, "queued": {"type": "integer"}, "queue_depth": {"type": "integer"}}}
@@ -234,6 +265,20 @@ enum OpenAPISpec {
           }},
           "responses": {
             "200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/VerifyResponse"}}}},
+            "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
+            "413": {"$ref": "#/components/responses/TooLarge"}, "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
+            "422": {"$ref": "#/components/responses/Unprocessable"}, "503": {"$ref": "#/components/responses/Busy"}, "504": {"$ref": "#/components/responses/Timeout"}
+          }
+        }},
+        "/analyze": {"post": {
+          "summary": "deepface's analyze: age, gender, race and emotion of each face",
+          "requestBody": {"required": true, "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/AnalyzeRequest"}},
+            "multipart/form-data": {"schema": {"$ref": "#/components/schemas/AnalyzeRequest"}},
+            "application/x-www-form-urlencoded": {"schema": {"$ref": "#/components/schemas/AnalyzeRequest"}}
+          }},
+          "responses": {
+            "200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AnalyzeResponse"}}}},
             "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
             "413": {"$ref": "#/components/responses/TooLarge"}, "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
             "422": {"$ref": "#/components/responses/Unprocessable"}, "503": {"$ref": "#/components/responses/Busy"}, "504": {"$ref": "#/components/responses/Timeout"}

@@ -1,5 +1,6 @@
 /// The page at /: drop two photos, get deepface's verify result with both
-/// faces boxed; drop one photo to search the face store (and register it).
+/// faces boxed; drop one photo to get deepface's analysis of each face and
+/// to search the face store (and register it).
 /// Plain HTML, CSS and JS in the binary, so it needs no build step and no
 /// files next to the server.
 enum WebPage {
@@ -40,11 +41,12 @@ enum WebPage {
       .panel .row { display: flex; gap: 8px; align-items: end; margin-bottom: 10px; flex-wrap: wrap; }
       button { font: inherit; padding: 4px 12px; }
       tr.match td:first-child { color: #1a9b4b; font-weight: 600; }
+      #search-status { margin-top: 14px; }
     </style>
     </head>
     <body>
     <h1>FaceKit</h1>
-    <p class="lead">Drop two photos to see whether they show the same person (deepface's verify), or one photo to search the face store.</p>
+    <p class="lead">Drop two photos to see whether they show the same person (deepface's verify), or one photo to analyse it and search the face store.</p>
     <div class="controls">
       <label>Model <select id="model"><option>SFace</option><option>Dlib</option></select></label>
       <label>Detector <select id="detector"><option>yunet</option><option>mtcnn</option><option>dlib</option><option>ssd</option><option>opencv</option></select></label>
@@ -56,7 +58,7 @@ enum WebPage {
       <div class="drop" id="drop2"><span>Drop photo 2 here, or click</span><canvas></canvas><input type="file" accept="image/*" hidden></div>
     </div>
     <div id="result"><span id="decision">Waiting for two photos.</span><table id="details"></table></div>
-    <h2>One photo: search the face store</h2>
+    <h2>One photo: analysis, and a search of the face store</h2>
     <div class="single">
       <div class="drop" id="drop3"><span>Drop a photo here, or click</span><canvas></canvas><input type="file" accept="image/*" hidden></div>
       <div class="panel">
@@ -64,7 +66,9 @@ enum WebPage {
           <label>Name <input id="name" size="18" placeholder="e.g. alice"></label>
           <button id="register" type="button" disabled>Register its faces</button>
         </div>
-        <div id="search-status">Waiting for a photo.</div>
+        <div id="analysis-status">Waiting for a photo.</div>
+        <table id="analysis"></table>
+        <div id="search-status"></div>
         <table id="matches"></table>
       </div>
     </div>
@@ -74,8 +78,8 @@ enum WebPage {
     const bitmaps = [null, null, null];
     const keyInput = document.getElementById("key");
     keyInput.value = localStorage.getItem("facekit-key") || "";
-    keyInput.addEventListener("change", () => { localStorage.setItem("facekit-key", keyInput.value); verify(); search(); });
-    for (const id of ["model", "detector", "metric"]) document.getElementById(id).addEventListener("change", () => { verify(); search(); });
+    keyInput.addEventListener("change", () => { localStorage.setItem("facekit-key", keyInput.value); verify(); single(); });
+    for (const id of ["model", "detector", "metric"]) document.getElementById(id).addEventListener("change", () => { verify(); single(); });
 
     function setUp(index) {
       const zone = document.getElementById("drop" + (index + 1));
@@ -96,7 +100,7 @@ enum WebPage {
       files[index] = file;
       bitmaps[index] = await createImageBitmap(file, { imageOrientation: "from-image" });
       draw(index, null);
-      if (index === 2) search(); else verify();
+      if (index === 2) single(); else verify();
     }
 
     function draw(index, area) { drawAll(index, area ? [area] : []); }
@@ -152,6 +156,64 @@ enum WebPage {
     const registerButton = document.getElementById("register");
     let searchGeneration = 0;
 
+    function fillTable(table, header, rows) {
+      table.replaceChildren();
+      if (!rows.length) return;
+      const head = table.createTHead().insertRow();
+      for (const name of header) {
+        const th = document.createElement("th");
+        th.textContent = name;
+        head.appendChild(th);
+      }
+      const body = table.createTBody();
+      for (const [cls, cells] of rows) {
+        const tr = body.insertRow();
+        tr.className = cls;
+        for (const value of cells) tr.insertCell().textContent = value;
+      }
+    }
+
+    function single() { analyze(); search(); }
+
+    const analysisLine = document.getElementById("analysis-status");
+    let analysisGeneration = 0;
+
+    // deepface's analyze: each face numbered on the photo, its attributes in the table.
+    async function analyze() {
+      const file = files[2];
+      if (!file) return;
+      const mine = ++analysisGeneration;
+      analysisLine.textContent = "Analysing…";
+      const table = document.getElementById("analysis");
+      table.replaceChildren();
+      const form = new FormData();
+      form.append("img", file);
+      form.append("detector_backend", document.getElementById("detector").value);
+      let status, body;
+      try {
+        [status, body] = await call("analyze", form);
+      } catch (err) {
+        if (mine === analysisGeneration) analysisLine.textContent = "Request failed: " + err;
+        return;
+      }
+      if (mine !== analysisGeneration) return;
+      if (status !== 200) {
+        drawAll(2, []);
+        analysisLine.textContent = "Error " + status + ": " + (body.error || JSON.stringify(body));
+        return;
+      }
+      const faces = body.results;
+      drawAll(2, faces.map(f => f.region));
+      const share = (scores, label) => scores ? label + " " + scores[label].toFixed(0) + " %" : "";
+      analysisLine.textContent = "Analysis: " + faces.length + (faces.length === 1 ? " face" : " faces");
+      fillTable(table, ["face", "age", "gender", "emotion", "race"], faces.map((f, i) => ["", [
+        String(i + 1), f.age == null ? "–" : String(f.age),
+        f.dominant_gender ? share(f.gender, f.dominant_gender) : "–",
+        f.dominant_emotion ? share(f.emotion, f.dominant_emotion) : "–",
+        f.dominant_race ? share(f.race, f.dominant_race) : (f.unavailable && f.unavailable.race ? "unavailable" : "–"),
+      ]]));
+    }
+
     // The five nearest stored faces of each face in the photo, whatever their
     // distance (deepface's similarity_search), each marked as a match or not.
     async function search() {
@@ -175,31 +237,22 @@ enum WebPage {
       }
       if (mine !== searchGeneration) return;
       if (status !== 200) {
-        drawAll(2, []);
-        statusLine.textContent = "Error " + status + ": " + (body.error || JSON.stringify(body));
+        statusLine.textContent = "Search: error " + status + ": " + (body.error || JSON.stringify(body));
         return;
       }
       const faces = body.results;
-      drawAll(2, faces.filter(f => f.length > 0).map(f => ({ x: f[0].target_x, y: f[0].target_y, w: f[0].target_w, h: f[0].target_h })));
       const best = faces.map(f => f[0]).filter(m => m && m.distance <= m.threshold);
-      statusLine.textContent = faces.length + (faces.length === 1 ? " face" : " faces") + "; " +
+      statusLine.textContent = "Search: " + faces.length + (faces.length === 1 ? " face" : " faces") + "; " +
         (best.length ? "recognised: " + best.map(m => m.img_name).join(", ") : "no registered person matches");
-      const head = table.createTHead().insertRow();
-      for (const name of ["", "face", "name", "distance", "threshold", "confidence"]) {
-        const th = document.createElement("th");
-        th.textContent = name;
-        head.appendChild(th);
-      }
-      const rows = table.createTBody();
+      const rows = [];
       faces.forEach((matches, i) => {
         for (const m of matches) {
-          const tr = rows.insertRow();
           const same = m.distance <= m.threshold;
-          tr.className = same ? "match" : "";
-          for (const value of [same ? "match" : "", String(i + 1), m.img_name, m.distance.toFixed(4), String(m.threshold), m.confidence.toFixed(2) + " %"])
-            tr.insertCell().textContent = value;
+          rows.push([same ? "match" : "", [same ? "match" : "", String(i + 1), m.img_name, m.distance.toFixed(4),
+                                           String(m.threshold), m.confidence.toFixed(2) + " %"]]);
         }
       });
+      fillTable(table, ["", "face", "name", "distance", "threshold", "confidence"], rows);
     }
 
     registerButton.addEventListener("click", async () => {
