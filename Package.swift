@@ -30,6 +30,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // Already in the graph through Hummingbird; named here for the
+        // server's image-URL fetcher, which connects to the address it checked.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.2"),
     ],
     targets: [
         .target(
@@ -55,11 +59,16 @@ let package = Package(
             name: "FaceKitServer",
             dependencies: [
                 "FaceKit",
+                "FaceKitStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Sources/FaceKitServer"
         ),
@@ -103,6 +112,7 @@ let package = Package(
             name: "FaceKitServerTests",
             dependencies: [
                 "FaceKitServer",
+                "FaceKitStore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             path: "Tests/FaceKitServerTests"

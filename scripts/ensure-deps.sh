@@ -14,6 +14,7 @@ packages=(
   libhdf5-dev                        # Keras .h5 weight files (HDF5 1.10)
   python3 python3-venv python3-pip   # model fetch from PyPI and its one-time conversions
   curl bzip2 ca-certificates         # model fetch from official URLs
+  chromium                           # the web page's test in headless Chromium
 )
 
 missing=()

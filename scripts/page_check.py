@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Drives the page at / in headless Chromium over the DevTools protocol:
-puts two photos in its file inputs, waits for the verify result, checks the
-decision and saves a screenshot. Python's standard library only (a small
-WebSocket client), so it runs without pip.
+puts photos in its drop zones' file inputs, waits for the result, checks it
+and saves a screenshot. Python's standard library only (a small WebSocket
+client), so it runs without pip.
 
-    page_check.py DEVTOOLS_PORT PAGE_URL IMG1 IMG2 EXPECTED OUT.png
-EXPECTED is "Same person" or "Different people".
+    page_check.py verify DEVTOOLS_PORT PAGE_URL IMG1 IMG2 EXPECTED OUT.png
+        EXPECTED is "Same person" or "Different people".
+    page_check.py single DEVTOOLS_PORT PAGE_URL IMG NAME OUT.png
+        The page must analyse IMG's one face and recognise NAME, registered before.
 """
 import base64
 import json
@@ -93,42 +95,93 @@ class DevTools:
         return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
 
 
-def main():
-    port, url, img1, img2, expected, out = sys.argv[1:7]
+def open_page(port, url):
     request = urllib.request.Request(f"http://127.0.0.1:{port}/json/new?{url}", method="PUT")
     target = json.load(urllib.request.urlopen(request))
     tools = DevTools(WebSocket(target["webSocketDebuggerUrl"]))
-    tools.call("Emulation.setDeviceMetricsOverride", width=1100, height=900, deviceScaleFactor=1, mobile=False)
+    tools.call("Emulation.setDeviceMetricsOverride", width=1100, height=1300, deviceScaleFactor=1, mobile=False)
     tools.call("Page.enable")
     tools.call("Page.navigate", url=url)
     deadline = time.time() + 30
-    while tools.evaluate("document.readyState") != "complete" or not tools.evaluate("!!document.getElementById('drop2')"):
+    while tools.evaluate("document.readyState") != "complete" or not tools.evaluate("!!document.getElementById('drop3')"):
         if time.time() > deadline:
             raise SystemExit("page_check: the page did not load")
         time.sleep(0.1)
+    return tools
 
+
+def drop(tools, zone, path):
+    """Puts a file into a drop zone's file input, as a click-and-choose would."""
     root = tools.call("DOM.getDocument")["root"]["nodeId"]
-    inputs = tools.call("DOM.querySelectorAll", nodeId=root, selector="input[type=file]")["nodeIds"]
-    if len(inputs) != 2:
-        raise SystemExit(f"page_check: expected 2 file inputs, found {len(inputs)}")
-    for node, path in zip(inputs, (img1, img2)):
-        tools.call("DOM.setFileInputFiles", nodeId=node, files=[os.path.abspath(path)])
+    node = tools.call("DOM.querySelector", nodeId=root, selector=f"#{zone} input[type=file]")["nodeId"]
+    if not node:
+        raise SystemExit(f"page_check: no file input in #{zone}")
+    tools.call("DOM.setFileInputFiles", nodeId=node, files=[os.path.abspath(path)])
 
-    decision = ""
-    deadline = time.time() + 60
+
+def wait_for(tools, expression, done, seconds=60):
+    value = ""
+    deadline = time.time() + seconds
     while time.time() < deadline:
-        decision = tools.evaluate("document.getElementById('decision').textContent") or ""
-        if decision in ("Same person", "Different people") or decision.startswith("Error"):
+        value = tools.evaluate(expression) or ""
+        if done(value):
             break
         time.sleep(0.2)
-    details = tools.evaluate("document.getElementById('details').innerText") or ""
+    return value
+
+
+def screenshot(tools, out):
     shot = tools.call("Page.captureScreenshot", format="png")["data"]
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "wb") as f:
         f.write(base64.b64decode(shot))
+
+
+def verify(port, url, img1, img2, expected, out):
+    tools = open_page(port, url)
+    drop(tools, "drop1", img1)
+    drop(tools, "drop2", img2)
+    decision = wait_for(tools, "document.getElementById('decision').textContent",
+                        lambda d: d in ("Same person", "Different people") or d.startswith("Error"))
+    details = tools.evaluate("document.getElementById('details').innerText") or ""
+    screenshot(tools, out)
     print(f"page_check: {decision}; {' | '.join(details.splitlines())}; screenshot {out}")
     if decision != expected:
         raise SystemExit(f"page_check: FAIL: expected '{expected}', the page shows '{decision}'")
+    if "distance" not in details or "threshold" not in details:
+        raise SystemExit("page_check: FAIL: the result lacks the distance or the threshold")
+
+
+def single(port, url, img, expected, out):
+    """Drops one photo into the single-photo zone: the page must show its
+    analysis (one face, with an age) and recognise EXPECTED in the store."""
+    tools = open_page(port, url)
+    drop(tools, "drop3", img)
+    analysis = wait_for(tools, "document.getElementById('analysis-status').textContent",
+                        lambda s: s.startswith("Analysis:") or "rror" in s)
+    status = wait_for(tools, "document.getElementById('search-status').textContent",
+                      lambda s: "recognised" in s or "no registered" in s or "rror" in s)
+    table = tools.evaluate("document.getElementById('analysis').innerText") or ""
+    rows = tools.evaluate("document.getElementById('matches').innerText") or ""
+    screenshot(tools, out)
+    print(f"page_check: {analysis}; {' | '.join(table.splitlines())}; {status}; {' | '.join(rows.splitlines())}; screenshot {out}")
+    if analysis != "Analysis: 1 face":
+        raise SystemExit(f"page_check: FAIL: expected the analysis of one face, the page shows '{analysis}'")
+    age = tools.evaluate("document.querySelector('#analysis tbody tr').cells[1].textContent") or ""
+    if not age.isdigit():
+        raise SystemExit(f"page_check: FAIL: the analysis shows no age ('{age}')")
+    if f"recognised: {expected}" not in status:
+        raise SystemExit(f"page_check: FAIL: expected the page to recognise '{expected}', it shows '{status}'")
+
+
+def main():
+    mode = sys.argv[1]
+    if mode == "verify":
+        verify(*sys.argv[2:8])
+    elif mode == "single":
+        single(*sys.argv[2:7])
+    else:
+        raise SystemExit(__doc__)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 import FaceKit
+import FaceKitStore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -14,15 +15,22 @@ import Logging
 public final class FaceKitService: Sendable {
     public let configuration: ServerConfiguration
     public let engine: FaceEngine
+    /// Attribute models (age, gender, race, emotion), loaded on first use and shared.
+    public let analyzer: FaceAnalyzer
     public let queue: WorkQueue
     public let metrics: ServerMetrics
     let logger: Logger
+    let fetcher: ImageFetcher
+    /// Library objects per pipeline (and folder), built on first use.
+    let databases = BoundedCache<FaceDatabase>(limit: 16)
+    let indexes = BoundedCache<FolderIndex>(limit: 32)
 
     /// The routes, for the router and for the tests that hold the OpenAPI
     /// spec to them.
     public static let routes: [(method: HTTPRequest.Method, path: String)] = [
         (.get, "/"), (.get, "/health"), (.get, "/models"), (.get, "/metrics"), (.get, "/openapi.json"),
-        (.post, "/represent"), (.post, "/verify"), (.post, "/extract"),
+        (.post, "/represent"), (.post, "/verify"), (.post, "/extract"), (.post, "/analyze"),
+        (.post, "/find"), (.post, "/register"), (.post, "/search"), (.get, "/identities"), (.delete, "/identities/{name}"),
     ]
 
     /// Paths served without an API key: the page (which asks for the key),
@@ -35,10 +43,12 @@ public final class FaceKitService: Sendable {
         self.configuration = configuration
         self.engine = engine ?? FaceEngine(loader: ImageLoader(maxPixels: configuration.maxPixels,
                                                               maxBytes: configuration.maxBodyBytes))
+        self.analyzer = FaceAnalyzer(engine: self.engine)
         let metrics = ServerMetrics()
         self.metrics = metrics
         self.queue = WorkQueue(workers: configuration.workers, depth: configuration.queueDepth) { metrics.engine($0) }
         self.logger = logger
+        self.fetcher = ImageFetcher(policy: configuration.urls, maxBytes: configuration.maxBodyBytes)
     }
 
     /// Loads the default detector and model now, so that a missing model
@@ -66,6 +76,14 @@ public final class FaceKitService: Sendable {
         router.post("/represent") { request, _ in try await self.represent(request) }
         router.post("/verify") { request, _ in try await self.verify(request) }
         router.post("/extract") { request, _ in try await self.extract(request) }
+        router.post("/analyze") { request, _ in try await self.analyze(request) }
+        router.post("/find") { request, _ in try await self.find(request) }
+        router.post("/register") { request, _ in try await self.register(request) }
+        router.post("/search") { request, _ in try await self.search(request) }
+        router.get("/identities") { _, _ in try await self.identities() }
+        router.delete("/identities/{name}") { _, context in
+            try await self.deleteIdentity(try context.parameters.require("name"))
+        }
         return router
     }
 
@@ -90,7 +108,7 @@ public final class FaceKitService: Sendable {
 
     func represent(_ request: Request) async throws -> Response {
         let fields = try await body(of: request)
-        let image = try imageField(fields, ["img", "img_path"])
+        let image = try await imageField(fields, ["img", "img_path"])
         let model = try modelName(fields)
         let detection = try detectionOptions(fields)
         let engine = self.engine
@@ -100,8 +118,8 @@ public final class FaceKitService: Sendable {
 
     func verify(_ request: Request) async throws -> Response {
         let fields = try await body(of: request)
-        let first = try imageField(fields, ["img1", "img1_path"])
-        let second = try imageField(fields, ["img2", "img2_path"])
+        let first = try await imageField(fields, ["img1", "img1_path"])
+        let second = try await imageField(fields, ["img2", "img2_path"])
         let model = try modelName(fields)
         let metric = try DistanceMetric.named(try fields.string("distance_metric") ?? "cosine")
         let threshold = try fields.double("threshold")
@@ -113,13 +131,37 @@ public final class FaceKitService: Sendable {
 
     func extract(_ request: Request) async throws -> Response {
         let fields = try await body(of: request)
-        let image = try imageField(fields, ["img", "img_path"])
+        let image = try await imageField(fields, ["img", "img_path"])
         let detection = try detectionOptions(fields)
         let engine = self.engine
         let faces = try await work {
             try engine.extractFaces(image, options: detection).map { ExtractResponse.Face(facialArea: $0.facialArea, confidence: $0.confidence) }
         }
         return try Self.json(ExtractResponse(results: faces))
+    }
+
+    /// deepface's analyze, plus FaceKit's choice of model per action
+    /// (age_model, gender_model, race_model, emotion_model).
+    func analyze(_ request: Request) async throws -> Response {
+        let fields = try await body(of: request)
+        let image = try await imageField(fields, ["img", "img_path"])
+        var actions = AttributeAction.deepfaceDefault
+        if let names = try fields.list("actions") {
+            var seen = Set<AttributeAction>()
+            actions = try names.map { try AttributeAction.named($0) }.filter { seen.insert($0).inserted }
+            guard !actions.isEmpty else { throw APIError.badRequest("'actions' is empty; give some of age, gender, race, emotion") }
+        }
+        var models: [AttributeAction: String] = [:]
+        for action in AttributeAction.allCases {
+            if let name = try fields.string("\(action.rawValue)_model") { models[action] = name }
+        }
+        let options = AnalysisOptions(actions: actions, detection: try detectionOptions(fields), models: models)
+        let analyzer = self.analyzer
+        let faces = try await work {
+            let plan = try analyzer.prepare(options)
+            return try analyzer.analyze(image: try analyzer.engine.loadImage(image), source: image.name, options: options, plan: plan).faces
+        }
+        return try Self.json(AnalyzeResponse(results: faces))
     }
 
     func health() throws -> Response {
@@ -165,11 +207,23 @@ public final class FaceKitService: Sendable {
         return try RequestFields.parse(contentType: request.headers[.contentType], body: buffer)
     }
 
-    func imageField(_ fields: RequestFields, _ names: [String]) throws -> ImageSource {
+    func imageField(_ fields: RequestFields, _ names: [String]) async throws -> ImageSource {
+        try await imageFieldWithSpelling(fields, names).source
+    }
+
+    /// The image of the first field present, and the text the client wrote
+    /// when it was a string (a path or a URL). An http(s) URL is fetched here,
+    /// on the event loop, before the request takes a worker.
+    func imageFieldWithSpelling(_ fields: RequestFields, _ names: [String]) async throws -> (source: ImageSource, spelled: String?) {
         guard let (name, value) = fields.first(names) else {
             throw APIError.badRequest("'\(names[0])' is missing: give an image as base64, a data: URI or a multipart file")
         }
-        return try configuration.images.source(value, field: name)
+        guard case .string(let text) = value else { return (try configuration.images.source(value, field: name), nil) }
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if configuration.urls.enabled, let scheme = ImageInputPolicy.urlScheme(trimmed), scheme == "http" || scheme == "https" {
+            return (try await fetcher.fetch(trimmed, field: name), trimmed)
+        }
+        return (try configuration.images.source(value, field: name), trimmed)
     }
 
     func modelName(_ fields: RequestFields) throws -> String {
@@ -229,6 +283,10 @@ public final class FaceKitService: Sendable {
 
 struct RepresentResponse: Encodable {
     let results: [Representation]
+}
+
+struct AnalyzeResponse: Encodable {
+    let results: [FaceAnalysis]
 }
 
 struct ExtractResponse: Encodable {

@@ -43,14 +43,39 @@ public struct ImageInputPolicy: Sendable {
         guard !trimmed.isEmpty else { throw .badRequest("'\(field)' is empty") }
         if trimmed.hasPrefix("data:") { return .base64(trimmed) }
         if let scheme = Self.urlScheme(trimmed) {
-            throw .badRequest("'\(field)' is a \(scheme) URL; this server does not fetch image URLs. "
-                + "Send the image as base64 (with or without a data: prefix) or as a multipart file upload")
+            throw .badRequest("'\(field)' is a \(scheme) URL; this server does not fetch image URLs"
+                + (scheme == "http" || scheme == "https" ? " (start it with --allow-urls to fetch them)" : " of that scheme")
+                + ". Send the image as base64 (with or without a data: prefix) or as a multipart file upload")
         }
         if Self.looksLikeBase64(trimmed) { return .base64(trimmed) }
-        guard let root else {
+        guard root != nil else {
             throw .badRequest("'\(field)' is neither base64 nor a data: URI, and image paths are off on this server "
                 + "(start it with --image-root to read images from a folder)")
         }
+        return .path(try confined(trimmed, field: field))
+    }
+
+    /// A folder under the root, as its real path (deepface's db_path).
+    func folder(_ text: String, field: String) throws(APIError) -> String {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw .badRequest("'\(field)' is empty") }
+        guard root != nil else {
+            throw .badRequest("'\(field)' names a folder, and image paths are off on this server "
+                + "(start it with --image-root to read images from a folder)")
+        }
+        if Self.urlScheme(trimmed) != nil { throw .badRequest("'\(field)' must be a folder under the image root, not a URL") }
+        let real = try confined(trimmed, field: field)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: real, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw .badRequest("'\(field)': not a folder under the image root: \(trimmed)")
+        }
+        return real
+    }
+
+    /// The real path of `trimmed` (relative to the root, or absolute), when
+    /// it exists and lies under the root.
+    private func confined(_ trimmed: String, field: String) throws(APIError) -> String {
+        guard let root else { throw .badRequest("'\(field)': image paths are off on this server") }
         let candidate = trimmed.hasPrefix("/") ? trimmed : root + "/" + trimmed
         // Judged on the spelled path first, so that whether a file outside the
         // root exists is never told to the client (and a ".." escape reads the
@@ -65,7 +90,7 @@ public struct ImageInputPolicy: Sendable {
         guard Self.isUnder(root, real) else {
             throw .badRequest("'\(field)': image path is outside the image root: \(trimmed)")
         }
-        return .path(real)
+        return real
     }
 
     static func isUnder(_ root: String, _ path: String) -> Bool {

@@ -29,9 +29,10 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
             "status": "\(response.status.code)", "ms": "\(Int(seconds * 1000))",
         ]
         if let failure { metadata["error"] = "\(failure.message)" }
-        // Busy and timed-out answers are load, not faults: warnings, not errors.
+        // Busy and timed-out answers are load, and 501 a route this server was
+        // started without: warnings, not errors.
         let level: Logger.Level = switch response.status.code {
-        case 503, 504: .warning
+        case 501, 503, 504: .warning
         case 500...: .error
         case 400...: .notice
         default: .info

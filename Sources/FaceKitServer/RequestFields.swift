@@ -12,6 +12,8 @@ struct RequestFields: Sendable {
         case number(Double)
         case bool(Bool)
         case null
+        /// A JSON array of strings (deepface's `actions`).
+        case list([String])
         /// An array or object where a scalar was expected.
         case structured
         case file(Data, filename: String)
@@ -74,6 +76,8 @@ struct RequestFields: Sendable {
                 value = .number(n)
             } else if let s = try? c.decode(String.self) {
                 value = .string(s)
+            } else if let list = try? c.decode([String].self) {
+                value = .list(list)
             } else {
                 value = .structured
             }
@@ -108,7 +112,20 @@ struct RequestFields: Sendable {
         case .string(let s): return s
         case .number(let n): return n == n.rounded() ? String(Int(n)) : String(n)
         case .bool(let b): return String(b)
-        case .structured, .file: throw .badRequest("'\(name)' must be a string")
+        case .structured, .file, .list: throw .badRequest("'\(name)' must be a string")
+        }
+    }
+
+    /// A list of names: a JSON array of strings, or a string as deepface
+    /// reads one from a form ("age, gender", "['age', 'gender']").
+    func list(_ name: String) throws(APIError) -> [String]? {
+        switch values[name] {
+        case nil, .null: return nil
+        case .list(let items): return items
+        case .string(let text):
+            let cleaned = text.filter { !"[]()\"' ".contains($0) }
+            return cleaned.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        default: throw .badRequest("'\(name)' must be a list of strings")
         }
     }
 

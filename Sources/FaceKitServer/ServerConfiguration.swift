@@ -1,4 +1,5 @@
 import FaceKit
+import FaceKitStore
 import Foundation
 
 /// Everything `facekit serve` can set. The defaults are the safe ones: bound
@@ -9,6 +10,12 @@ public struct ServerConfiguration: Sendable {
     /// Accepted API keys; empty means no authentication, allowed on loopback only.
     public var apiKeys: APIKeys = APIKeys([])
     public var images = ImageInputPolicy.pathsOff
+    /// Image URLs: refused unless enabled, and then only to public addresses
+    /// unless private ones are allowed too.
+    public var urls = URLFetchPolicy()
+    /// The face store behind /register, /search and /identities; nil: those
+    /// routes answer 501. (/find keeps its own index inside each folder.)
+    public var store: (any VectorStore)?
     /// Used when a request names no model_name / detector_backend; loaded at start.
     public var defaultModel = "SFace"
     public var defaultDetector = DetectorBackend.yunet

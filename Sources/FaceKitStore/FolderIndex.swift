@@ -20,13 +20,17 @@ public final class FolderIndex: Sendable {
     /// deepface's list of image extensions.
     public static let imageExtensions: Set<String> = ["jpg", "jpeg", "png"]
 
-    public init(folder root: String, engine: FaceEngine, model: String, detection: DetectionOptions) throws {
+    /// - Parameter name: how identities spell the folder, when not as
+    ///   `folder` (the server reads a client's relative db_path at its real
+    ///   place, and answers with the client's spelling, as deepface would).
+    public init(folder location: String, named name: String? = nil, engine: FaceEngine, model: String,
+                detection: DetectionOptions) throws {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw FaceKitError.invalidInput("not a folder: \(root)")
+        guard FileManager.default.fileExists(atPath: location, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw FaceKitError.invalidInput("not a folder: \(name ?? location)")
         }
-        self.root = root
-        self.folder = URL(fileURLWithPath: root).standardizedFileURL
+        self.root = name ?? location
+        self.folder = URL(fileURLWithPath: location).standardizedFileURL
         self.engine = engine
         self.model = try RecognitionModels.named(model)
         self.detection = detection
@@ -258,14 +262,15 @@ public final class FolderIndex: Sendable {
     }
 
     /// deepface's find on the indexed folder: for each face in the image,
-    /// the stored faces within the threshold, nearest first (at most `top`).
+    /// the stored faces within the threshold (every face with
+    /// `similaritySearch`), nearest first (at most `top`).
     public func find(_ image: ImageSource, metric: DistanceMetric = .cosine, threshold: Double? = nil,
-                     top: Int? = nil) throws -> [[Match]] {
+                     top: Int? = nil, similaritySearch: Bool = false) throws -> [[Match]] {
         let threshold = try threshold ?? Thresholds.threshold(model: model.name, metric: metric)
         let query = try engine.represent(image, model: model.name, options: detection)
         return try query.map { face in
             let hits = try store.search(face.embedding, signature: signature, metric: metric,
-                                        limit: SearchLimit(top: top, maxDistance: threshold))
+                                        limit: SearchLimit(top: top, maxDistance: similaritySearch ? nil : threshold))
             return hits.map { hit in
                 let t = hit.facialArea, s = face.facialArea
                 return Match(identity: identity(of: hit.sourcePath ?? hit.identity), hash: hit.sourceSHA256 ?? "",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaceKit
 import FaceKitServer
+import FaceKitStore
 import Foundation
 import Logging
 #if canImport(Glibc)
@@ -9,11 +10,13 @@ import Glibc
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve deepface's REST API (represent, verify, extract) over HTTP, with a web page at /.",
+        abstract: "Serve deepface's REST API (represent, verify, extract, find, register, search) over HTTP, with a web page at /.",
         discussion: """
         Binds to 127.0.0.1 by default. Any other address needs API keys (--api-keys-file, or \
         FACEKIT_API_KEYS=key1,key2); clients send X-API-Key: KEY or Authorization: Bearer KEY. \
-        Images come as base64 or multipart uploads; paths only under --image-root; URLs are refused. \
+        Images come as base64 or multipart uploads; paths only under --image-root (and /find's \
+        db_path too); http(s) URLs only with --allow-urls, and then only to public addresses \
+        unless --allow-private-urls. /register, /search and /identities use the face store (--store). \
         SIGTERM or SIGINT stops taking connections and finishes the requests in flight.
         """)
 
@@ -28,6 +31,20 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Folder that image paths in requests may name (off by default).")
     var imageRoot: String?
+
+    @OptionGroup var storeFlags: StoreFlags
+
+    @Flag(name: .customLong("allow-urls"), help: "Fetch http and https image URLs (public addresses only, unless --allow-private-urls).")
+    var allowURLs = false
+
+    @Flag(name: .customLong("allow-private-urls"), help: "With --allow-urls, also fetch from loopback, private, link-local and unique-local addresses.")
+    var allowPrivateURLs = false
+
+    @Option(help: "Largest image fetched from a URL, in bytes (default: the body limit).")
+    var urlMaxBytes: Int?
+
+    @Option(help: "Seconds a URL fetch may take in all (lookup, connection, redirects, body).")
+    var urlTimeout = 10.0
 
     @Option(name: [.short, .long], help: "Model for requests that name none; loaded at start.")
     var model = "SFace"
@@ -82,6 +99,12 @@ struct Serve: AsyncParsableCommand {
             if let env = ProcessInfo.processInfo.environment["FACEKIT_API_KEYS"] { keys = keys + APIKeys.parse(environment: env) }
             config.apiKeys = keys
             if let imageRoot { config.images = try ImageInputPolicy(root: imageRoot) }
+            if allowPrivateURLs && !allowURLs { throw ServerConfigurationError("--allow-private-urls needs --allow-urls") }
+            config.urls.enabled = allowURLs
+            config.urls.allowPrivate = allowPrivateURLs
+            config.urls.maxBytes = urlMaxBytes
+            config.urls.timeout = urlTimeout
+            config.store = try storeFlags.open()
             config.defaultModel = try RecognitionModels.named(model).name
             config.defaultDetector = try DetectorBackend.named(detector)
             if let workers { config.workers = workers }
@@ -103,6 +126,8 @@ struct Serve: AsyncParsableCommand {
             "address": "\(host):\(port)", "model": "\(config.defaultModel)", "detector": "\(config.defaultDetector.rawValue)",
             "workers": "\(config.workers)", "queue": "\(config.queueDepth)", "api_keys": "\(config.apiKeys.count)",
             "image_root": "\(config.images.root ?? "off")",
+            "urls": "\(allowURLs ? (allowPrivateURLs ? "on, private too" : "on, public only") : "off")",
+            "store": "\(storeFlags.store ?? SQLiteVectorStore.defaultPath())",
         ])
         try await service.run()
     }

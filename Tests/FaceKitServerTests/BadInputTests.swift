@@ -141,7 +141,7 @@ final class BadInputTests: XCTestCase {
 
     func testUnknownRouteAndMethod() async throws {
         try await Fixtures.withService { client, _ in
-            var r = try await client.execute(uri: "/analyze", method: .post, headers: Body.jsonHeaders, body: try Body.json([:]))
+            var r = try await client.execute(uri: "/build/index", method: .post, headers: Body.jsonHeaders, body: try Body.json([:]))
             XCTAssertEqual(r.status, .notFound)
             XCTAssertNotNil(try r.object()["error"])
             r = try await client.execute(uri: "/verify", method: .get)

@@ -177,13 +177,18 @@ final class RouteTests: XCTestCase {
             r = try await client.execute(uri: "/", method: .get)
             XCTAssertEqual(r.status, .ok)
             XCTAssertTrue(r.headers[.contentType]?.hasPrefix("text/html") == true)
-            XCTAssertTrue(String(buffer: r.body).contains("fetch(\"verify\""))
+            // The page calls the routes by these relative names.
+            let page = String(buffer: r.body)
+            for call in ["call(\"verify\"", "call(\"search\"", "call(\"register\""] {
+                XCTAssertTrue(page.contains(call), call)
+            }
         }
     }
 
     /// Every route in the spec answers, and every route is in the spec.
     func testOpenAPISpecMatchesTheRoutes() async throws {
-        try await Fixtures.withService { client, _ in
+        let store = try StoreRouteTests.temporaryStore()
+        try await Fixtures.withService(Fixtures.configuration { $0.store = store }) { client, _ in
             let r = try await client.execute(uri: "/openapi.json", method: .get)
             XCTAssertEqual(r.status, .ok)
             let spec = try r.object()
@@ -195,7 +200,7 @@ final class RouteTests: XCTestCase {
             }
             let served = Set(FaceKitService.routes.map { "\($0.method.rawValue) \($0.path)" })
             XCTAssertEqual(documented, served)
-            for route in FaceKitService.routes where route.method == .get {
+            for route in FaceKitService.routes where route.method == .get && !route.path.contains("{") {
                 let answer = try await client.execute(uri: route.path, method: .get)
                 XCTAssertEqual(answer.status, .ok, route.path)
             }

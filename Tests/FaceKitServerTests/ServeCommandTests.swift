@@ -25,7 +25,9 @@ final class ServeCommandTests: XCTestCase {
     func start(_ arguments: [String], environment: [String: String] = [:]) throws -> (Process, Pipe) {
         let process = Process()
         process.executableURL = try binary
-        process.arguments = ["serve"] + arguments
+        // A store of its own, so a test never writes to the user's default one.
+        let store = FileManager.default.temporaryDirectory.appendingPathComponent("fk-serve-\(UUID().uuidString).sqlite").path
+        process.arguments = ["serve", "--store", store] + arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "FACEKIT_API_KEYS")
         for (k, v) in environment { env[k] = v }
@@ -51,6 +53,14 @@ final class ServeCommandTests: XCTestCase {
         XCTAssertEqual(process.terminationStatus, 64)
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         XCTAssertTrue(message.contains("not an existing folder"), message)
+    }
+
+    func testPrivateURLsNeedURLs() throws {
+        let (process, errors) = try start(["--allow-private-urls", "--port", "0"])
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 64)
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(message.contains("--allow-private-urls needs --allow-urls"), message)
     }
 
     func testSIGTERMFinishesTheRequestInFlight() async throws {
