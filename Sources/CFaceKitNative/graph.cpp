@@ -96,8 +96,34 @@ fk_status fk_graph_add(fk_graph *graph, const char *name, const char *type, cons
         for (int32_t b = 0; b < blob_count; ++b) {
             std::vector<int> shape(blobs[b].shape, blobs[b].shape + blobs[b].dims);
             // Blobs are copied: the Swift buffers live only for this call.
-            cv::Mat blob(static_cast<int>(shape.size()), shape.data(), CV_32F, const_cast<float *>(blobs[b].data));
-            lp.blobs.push_back(blob.clone());
+            cv::Mat source(static_cast<int>(shape.size()), shape.data(), CV_32F, const_cast<float *>(blobs[b].data));
+            if (!blobs[b].from_keras) {
+                lp.blobs.push_back(source.clone());
+                continue;
+            }
+            if (shape.size() < 2) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "layer '" + layer + "': a Keras kernel needs two axes");
+            const size_t out = static_cast<size_t>(shape[0]), in = static_cast<size_t>(shape[1]);
+            size_t spatial = 1;
+            for (size_t d = 2; d < shape.size(); ++d) spatial *= static_cast<size_t>(shape[d]);
+            // Two cache-blocked transposes (VGG-Face's fc6 alone is 100M
+            // values): (spatial * in, out) -> (out, spatial * in), then each
+            // output channel's (spatial, in) -> (in, spatial).
+            cv::Mat blob(static_cast<int>(shape.size()), shape.data(), CV_32F);
+            const int rows = static_cast<int>(spatial * in), cols = static_cast<int>(out);
+            cv::Mat keras(rows, cols, CV_32F, const_cast<float *>(blobs[b].data));
+            if (spatial == 1) {
+                cv::Mat target(cols, rows, CV_32F, blob.ptr<float>());
+                cv::transpose(keras, target);
+            } else {
+                cv::Mat byOutput;
+                cv::transpose(keras, byOutput);
+                for (int o = 0; o < cols; ++o) {
+                    cv::Mat si(static_cast<int>(spatial), static_cast<int>(in), CV_32F, byOutput.ptr<float>(o));
+                    cv::Mat is(static_cast<int>(in), static_cast<int>(spatial), CV_32F, blob.ptr<float>() + o * in * spatial);
+                    cv::transpose(si, is);
+                }
+            }
+            lp.blobs.push_back(blob);
         }
         for (int32_t i = 0; i < input_count; ++i) {
             if (inputs[i] < 0 || static_cast<size_t>(inputs[i]) >= graph->names.size())

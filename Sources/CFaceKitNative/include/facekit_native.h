@@ -208,8 +208,12 @@ fk_status fk_h5_weight_read(fk_h5 *file, const char *layer, const char *weight, 
 typedef struct fk_graph fk_graph;
 typedef struct fk_blob {
     const float *data;
-    const int32_t *shape;
+    const int32_t *shape;  // OpenCV's shape of the blob
     int32_t dims;
+    // Non-zero: data is a Keras kernel, (spatial..., in, out), to transpose
+    // into OpenCV's (out, in, spatial...) = shape. A depthwise kernel is the
+    // case in = 1, a dense matrix the case without spatial axes.
+    int32_t from_keras;
 } fk_blob;
 fk_status fk_graph_new(fk_graph **out, fk_error *error);
 void fk_graph_free(fk_graph *graph);

@@ -43,7 +43,11 @@ public enum KerasWeightMatching: Sendable {
 struct PreparedLayer: Sendable {
     struct Blob: Sendable {
         let data: [Float]
+        /// OpenCV's shape.
         let shape: [Int32]
+        /// data is a Keras kernel, (spatial..., in, out), that the bridge
+        /// transposes to OpenCV's (out, in, spatial...) while copying it.
+        var fromKeras = false
     }
     let name: String
     let type: String
@@ -302,8 +306,8 @@ public final class KerasGraphBuilder {
         let index = Box(0)
         let n = node(name, [x], weights: WeightRequest(count: useBias ? 2...2 : 1...1, role: "kernel") { [unowned self] entry in
             let k = try read(entry, 0, [kernel.0, kernel.1, cin, filters])
-            var blobs = [PreparedLayer.Blob(data: Self.hwioToOIHW(k, kernel.0, kernel.1, cin, filters),
-                                            shape: [Int32(filters), Int32(cin), Int32(kernel.0), Int32(kernel.1)])]
+            var blobs = [PreparedLayer.Blob(data: k, shape: [Int32(filters), Int32(cin), Int32(kernel.0), Int32(kernel.1)],
+                                            fromKeras: true)]
             if useBias { blobs.append(.init(data: try read(entry, 1, [filters]), shape: [Int32(filters)])) }
             return [(index.value, blobs)]
         })
@@ -345,8 +349,9 @@ public final class KerasGraphBuilder {
         let index = Box(0)
         let n = node(name, [x], weights: WeightRequest(count: useBias ? 2...2 : 1...1, role: "depthwise_kernel") { [unowned self] entry in
             let k = try read(entry, 0, [kernel.0, kernel.1, c, multiplier])
-            var blobs = [PreparedLayer.Blob(data: Self.depthwiseToOIHW(k, kernel.0, kernel.1, c, multiplier),
-                                            shape: [Int32(out), 1, Int32(kernel.0), Int32(kernel.1)])]
+            // (kh, kw, C, M) read as (kh, kw, 1, C * M): output channel c * M + m,
+            // which is OpenCV's grouped convolution order.
+            var blobs = [PreparedLayer.Blob(data: k, shape: [Int32(out), 1, Int32(kernel.0), Int32(kernel.1)], fromKeras: true)]
             if useBias { blobs.append(.init(data: try read(entry, 1, [out]), shape: [Int32(out)])) }
             return [(index.value, blobs)]
         })
@@ -369,10 +374,9 @@ public final class KerasGraphBuilder {
         let n = node(name, [x], weights: WeightRequest(count: useBias ? 3...3 : 2...2, role: "depthwise_kernel") { [unowned self] entry in
             let dw = try read(entry, 0, [kernel.0, kernel.1, c, multiplier])
             let pw = try read(entry, 1, [1, 1, mid, filters])
-            var blobs = [PreparedLayer.Blob(data: Self.hwioToOIHW(pw, 1, 1, mid, filters), shape: [Int32(filters), Int32(mid), 1, 1])]
+            var blobs = [PreparedLayer.Blob(data: pw, shape: [Int32(filters), Int32(mid), 1, 1], fromKeras: true)]
             if useBias { blobs.append(.init(data: try read(entry, 2, [filters]), shape: [Int32(filters)])) }
-            return [(depthIndex.value, [.init(data: Self.depthwiseToOIHW(dw, kernel.0, kernel.1, c, multiplier),
-                                              shape: [Int32(mid), 1, Int32(kernel.0), Int32(kernel.1)])]),
+            return [(depthIndex.value, [.init(data: dw, shape: [Int32(mid), 1, Int32(kernel.0), Int32(kernel.1)], fromKeras: true)]),
                     (pointIndex.value, blobs)]
         })
         let (source, pads) = try padForConv(x, p, name: name, node: n)
@@ -480,10 +484,9 @@ public final class KerasGraphBuilder {
         let index = Box(0)
         let n = node(name, [x], weights: WeightRequest(count: useBias ? 2...2 : 1...1, role: "kernel") { [unowned self] entry in
             let k = try read(entry, 0, [inputs, units])
-            var t = [Float](repeating: 0, count: inputs * units)
-            for i in 0..<inputs { for o in 0..<units { t[o * inputs + i] = k[i * units + o] } }
             let bias = useBias ? try read(entry, 1, [units]) : [Float](repeating: 0, count: units)
-            return [(index.value, [.init(data: t, shape: [Int32(units), Int32(inputs)]), .init(data: bias, shape: [1, Int32(units)])])]
+            return [(index.value, [.init(data: k, shape: [Int32(units), Int32(inputs)], fromKeras: true),
+                                   .init(data: bias, shape: [1, Int32(units)])])]
         })
         index.value = nextLayerIndex
         let y = try layer(name, "InnerProduct", "num_output=\(units);bias_term=1;axis=1", [x], node: n, shape: [units])
@@ -575,37 +578,6 @@ public final class KerasGraphBuilder {
                     name: String) throws -> KerasTensor {
         try layer(name, "LRN", "norm_region=ACROSS_CHANNELS;local_size=\(2 * depthRadius + 1);alpha=\(alpha);beta=\(beta);bias=\(bias);norm_by_size=0",
                   [x], node: node(name, [x]), shape: x.shape)
-    }
-
-    // MARK: layouts
-
-    static func hwioToOIHW(_ k: [Float], _ kh: Int, _ kw: Int, _ cin: Int, _ cout: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: k.count)
-        k.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for h in 0..<kh {
-                    for w in 0..<kw {
-                        for i in 0..<cin {
-                            let s = ((h * kw + w) * cin + i) * cout
-                            for o in 0..<cout { dst[((o * cin + i) * kh + h) * kw + w] = src[s + o] }
-                        }
-                    }
-                }
-            }
-        }
-        return out
-    }
-
-    static func depthwiseToOIHW(_ k: [Float], _ kh: Int, _ kw: Int, _ c: Int, _ m: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: k.count)
-        for h in 0..<kh {
-            for w in 0..<kw {
-                for ch in 0..<c {
-                    for j in 0..<m { out[((ch * m + j) * kh + h) * kw + w] = k[((h * kw + w) * c + ch) * m + j] }
-                }
-            }
-        }
-        return out
     }
 }
 

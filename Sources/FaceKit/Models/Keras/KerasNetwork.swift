@@ -172,7 +172,8 @@ public final class KerasNetwork: Sendable {
             let blob = layer.blobs[index]
             try blob.data.withUnsafeBufferPointer { data in
                 try blob.shape.withUnsafeBufferPointer { shape in
-                    try withBlobs(index + 1, collected + [fk_blob(data: data.baseAddress, shape: shape.baseAddress, dims: Int32(shape.count))], body)
+                    try withBlobs(index + 1, collected + [fk_blob(data: data.baseAddress, shape: shape.baseAddress, dims: Int32(shape.count),
+                                                                       from_keras: blob.fromKeras ? 1 : 0)], body)
                 }
             }
         }
