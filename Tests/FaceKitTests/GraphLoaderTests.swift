@@ -118,7 +118,7 @@ final class GraphLoaderTests: XCTestCase {
         }
     }
 
-    func testKerasWeightsAreASeamNotACrash() throws {
+    func testADamagedKerasFileIsAClearErrorNamingTheModel() throws {
         let dir = Fixtures.temporaryDirectory
         let file = dir.appendingPathComponent("facenet_weights.h5")
         try Data([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]).write(to: file)

@@ -63,10 +63,7 @@ public final class FaceEngine: Sendable {
             case (.deepfaceGraph, .onnx):
                 model = try GraphRecognizer(info: info, onnx: path, cache: graphCache, workers: recognizerCopies)
             case (.deepfaceGraph, .kerasH5):
-                // The seam for the Keras half (native HDF5 reader and layer
-                // graph): it plugs in here, with the same input contract.
-                throw FaceKitError.modelLoadFailed(
-                    model: info.name, reason: "Keras .h5 weights are not supported by this build yet; use the .onnx file")
+                model = try KerasRecognizer(info: info, h5: path, workers: recognizerCopies)
             case (_, let format):
                 throw FaceKitError.invalidInput(
                     "\((path as NSString).lastPathComponent) is \(format.map { "a \($0.rawValue) file" } ?? "of an unknown format"); \(info.name) takes \(info.formats.map { ($0.fileName as NSString).pathExtension }.joined(separator: " or ")) weights")
@@ -79,7 +76,10 @@ public final class FaceEngine: Sendable {
     /// The first format of the model present in the store, or the error that
     /// names the default file and how to get it.
     private func defaultWeights(for info: RecognitionModelInfo) throws -> String {
-        for file in info.formats where file.format == .onnx && store.isPresent(file) { return store.url(for: file).path }
+        // deepface's order: ONNX (its default install) first, then Keras .h5.
+        for format in [ModelFile.Format.onnx, .kerasH5] {
+            for file in info.formats where file.format == format && store.isPresent(file) { return store.url(for: file).path }
+        }
         if info.runtime != .deepfaceGraph { return try store.require(info.files[0], for: info.name) }
         let file = info.files[0]
         throw FaceKitError.modelFileMissing(
