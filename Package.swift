@@ -8,9 +8,6 @@ import PackageDescription
 // png and z come with dlib's list below).
 let openCVModules = ["opencv_core", "opencv_imgproc", "opencv_objdetect", "opencv_dnn"]
 let imageLibraries = ["webp", "tiff"]
-// Keras .h5 weights: Debian's serial HDF5 1.10 (libhdf5-dev), linked by its
-// Debian name so that no -L into hdf5/serial is needed.
-let hdf5Libraries = ["hdf5_serial"]
 // dlib's pkg-config file names BLAS/LAPACK by absolute path, which SwiftPM
 // drops, so the libraries are listed by name. libblas resolves to OpenBLAS
 // through Debian's alternatives when libopenblas0-pthread is installed.
@@ -39,10 +36,13 @@ let package = Package(
             name: "CFaceKitNative",
             path: "Sources/CFaceKitNative",
             cxxSettings: [
-                .unsafeFlags(["-I/usr/include/opencv4", "-I/usr/include/hdf5/serial", "-O2", "-fexceptions", "-Wno-deprecated-declarations"]),
+                .unsafeFlags(["-I/usr/include/opencv4",
+                                // Keras .h5: HDF5 1.10's headers (libhdf5-dev); h5.cpp opens
+                                // libhdf5_serial.so.103 on first use instead of linking it.
+                                "-I/usr/include/hdf5/serial", "-O2", "-fexceptions", "-Wno-deprecated-declarations"]),
                 .define("DLIB_NO_GUI_SUPPORT"),
             ],
-            linkerSettings: (openCVModules + dlibLibraries + imageLibraries + hdf5Libraries + ["crypto"]).map { .linkedLibrary($0) }
+            linkerSettings: (openCVModules + dlibLibraries + imageLibraries + ["crypto", "dl"]).map { .linkedLibrary($0) }
         ),
         .target(
             name: "FaceKit",

@@ -8,7 +8,7 @@ import numpy as np
 
 root = sys.argv[1]
 failed = False
-print(f"{'model':<12} {'format':<6} {'max|diff|/max|ref|':>18} {'FaceKit ms/face':>16} {'TF ms/face':>11} {'speed-up':>9} {'load 1st/2nd ms':>16}  verdict")
+print(f"{'model':<12} {'format':<6} {'max|diff|/max|ref|':>18} {'FaceKit ms/face':>16} {'TF ms/face':>11} {'speed-up':>9} {'load ms 1st/2nd/worker':>23}  verdict")
 for name in sys.argv[2:]:
     d = os.path.join(root, name)
     meta = json.load(open(os.path.join(d, "meta.json")))
@@ -24,5 +24,5 @@ for name in sys.argv[2:]:
     failed |= not ok
     speed = meta["tf_ms_per_face"] / fk["ms_per_sample"]
     print(f"{name:<12} h5     {rel:>18.2e} {fk['ms_per_sample']:>16.2f} {meta['tf_ms_per_face']:>11.2f} {speed:>8.1f}x "
-          f"{fk['first_load_ms']:>7.0f}/{fk['second_load_ms']:<7.0f}  {'ok' if ok else 'FAIL'}")
+          f"{fk['first_load_ms']:>9.0f}/{fk['second_load_ms']:.2f}/{fk.get('network_from_memory_ms', float('nan')):<6.0f}  {'ok' if ok else 'FAIL'}")
 sys.exit(1 if failed else 0)

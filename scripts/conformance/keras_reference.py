@@ -25,14 +25,19 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 import numpy as np  # noqa: E402
 import cv2  # noqa: E402
 
-# Module path, output index used as the reference, input (H, W, C), input kind.
+# deepface module and loader, input (H, W, C), input kind.
 MODELS = {
-    "Emotion": ("deepface.models.demography.tf.Emotion", (48, 48, 1), "gray01"),
-    "Age": ("deepface.models.demography.tf.Age", (224, 224, 3), "rgb01"),
-    "Gender": ("deepface.models.demography.tf.Gender", (224, 224, 3), "rgb01"),
-    "Race": ("deepface.models.demography.tf.Race", (224, 224, 3), "rgb01"),
-    "VGG-Face": ("deepface.models.facial_recognition.tf.VGGFace", (224, 224, 3), "rgb01"),
-    "DeepID": ("deepface.models.facial_recognition.tf.DeepID", (55, 47, 3), "rgb01"),
+    "Emotion": ("deepface.models.demography.tf.Emotion", "load_model", (48, 48, 1), "gray01"),
+    "Age": ("deepface.models.demography.tf.Age", "load_model", (224, 224, 3), "rgb01"),
+    "Gender": ("deepface.models.demography.tf.Gender", "load_model", (224, 224, 3), "rgb01"),
+    "Race": ("deepface.models.demography.tf.Race", "load_model", (224, 224, 3), "rgb01"),
+    "VGG-Face": ("deepface.models.facial_recognition.tf.VGGFace", "load_model", (224, 224, 3), "rgb01"),
+    "DeepID": ("deepface.models.facial_recognition.tf.DeepID", "load_model", (55, 47, 3), "rgb01"),
+    "Facenet": ("deepface.models.facial_recognition.tf.Facenet", "load_facenet128d_model", (160, 160, 3), "rgb01"),
+    "Facenet512": ("deepface.models.facial_recognition.tf.Facenet", "load_facenet512d_model", (160, 160, 3), "rgb01"),
+    "ArcFace": ("deepface.models.facial_recognition.tf.ArcFace", "load_model", (112, 112, 3), "rgb01"),
+    "GhostFaceNet": ("deepface.models.facial_recognition.tf.GhostFaceNet", "load_model", (112, 112, 3), "rgb01"),
+    "OpenFace": ("deepface.models.facial_recognition.tf.OpenFace", "load_model", (96, 96, 3), "rgb01"),
 }
 
 
@@ -104,7 +109,7 @@ def randomize(model, seed):
             layer.set_weights(values)
 
 
-def deepface_model(module_name, weights_path, seed):
+def deepface_model(module_name, loader, weights_path, seed):
     """deepface's load_model(), with its weight download and load replaced by
     random weights saved where the published file would be read from."""
     import importlib
@@ -121,7 +126,7 @@ def deepface_model(module_name, weights_path, seed):
     weight_utils.download_weights_if_necessary = no_download
     weight_utils.load_model_weights = fill_and_save
     module = importlib.import_module(module_name)
-    return module.load_model()
+    return getattr(module, loader)()
 
 
 def tf_ms_per_face(model, x, repeats=3):
@@ -166,8 +171,8 @@ def main():
             shape, kind = (64, 64, 1), "fer"
             weights = os.path.abspath(args.fer_weights)
         else:
-            module_name, shape, kind = MODELS[name]
-            model = deepface_model(module_name, weights, args.seed)
+            module_name, loader, shape, kind = MODELS[name]
+            model = deepface_model(module_name, loader, weights, args.seed)
         x = make_inputs(crops, shape, kind)
         reference = np.asarray(model(tf.constant(x), training=False), dtype=np.float32)
         ms = tf_ms_per_face(model, x)

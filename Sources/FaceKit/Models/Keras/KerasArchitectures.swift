@@ -108,7 +108,7 @@ extension KerasArchitecture {
                             strides: Int = 1, padding: KerasPadding = .same) throws -> KerasTensor {
         let y = try g.conv2D(x, filters: filters, kernel: kernel, strides: (strides, strides), padding: padding,
                              useBias: false, name: name)
-        return try g.activation(g.batchNorm(y, epsilon: 0.001, name: name + "_BatchNorm"), .relu, name: name + "_Activation")
+        return try g.activation(g.batchNorm(y, epsilon: 0.001, scale: false, name: name + "_BatchNorm"), .relu, name: name + "_Activation")
     }
 
     /// An Inception-ResNet block: branches, concatenation, a 1x1 projection
@@ -124,8 +124,11 @@ extension KerasArchitecture {
 
     /// deepface's Facenet and Facenet512 (Sandberg's Inception-ResNet-v1):
     /// 160x160 input, a `dimension`-wide bottleneck after batch norm.
+    /// Matched by position like deepface's load_weights: deepface's own layer
+    /// names are irregular (some Block17 units are called Branch_2 where
+    /// Sandberg's are Branch_1), and position is what deepface relies on.
     static func facenet(_ name: String, dimension: Int) -> KerasArchitecture {
-        KerasArchitecture(name: name, inputShape: [160, 160, 3], matching: .byName) { g, input in
+        KerasArchitecture(name: name, inputShape: [160, 160, 3], matching: .byOrder) { g, input in
             var x = try facenetUnit(g, input, "Conv2d_1a_3x3", 32, (3, 3), strides: 2, padding: .valid)
             x = try facenetUnit(g, x, "Conv2d_2a_3x3", 32, (3, 3), padding: .valid)
             x = try facenetUnit(g, x, "Conv2d_2b_3x3", 64, (3, 3))
@@ -179,7 +182,7 @@ extension KerasArchitecture {
                 // The last block is linear: scale 1, no ReLU.
                 x = try facenetResidual(g, x, b, branches: [b0, b1], scale: i == 6 ? 1 : 0.2, relu: i != 6)
             }
-            x = try g.globalAvgPool(x, name: "AvgPool")
+            x = try g.dropout(g.globalAvgPool(x, name: "AvgPool"), name: "Dropout")
             x = try g.dense(x, units: dimension, useBias: false, name: "Bottleneck")
             return [try g.batchNorm(x, epsilon: 0.001, scale: false, name: "Bottleneck_BatchNorm")]
         }
@@ -227,6 +230,183 @@ extension KerasArchitecture {
         return [try g.batchNorm(x, epsilon: 2e-5, name: "embedding")]
     }
 
+    /// GhostFaceNet's ghost module: a 1x1 convolution to half the channels,
+    /// a cheap 3x3 depthwise pass on those, both concatenated.
+    static func ghostModule(_ g: KerasGraphBuilder, _ x: KerasTensor, out: Int, activation: Bool, name: String) throws -> KerasTensor {
+        var cc = try g.conv2D(x, filters: out / 2, kernel: (1, 1), padding: .same, useBias: false, name: name + "_conv")
+        cc = try g.batchNorm(cc, name: name + "_conv_bn")
+        if activation { cc = try g.prelu(cc, name: name + "_conv_prelu") }
+        var nn = try g.depthwiseConv2D(cc, kernel: (3, 3), padding: .same, useBias: false, name: name + "_dw")
+        nn = try g.batchNorm(nn, name: name + "_dw_bn")
+        if activation { nn = try g.prelu(nn, name: name + "_dw_prelu") }
+        return try g.concat([cc, nn], name: name + "_concat")
+    }
+
+    /// Squeeze and excitation with tf.keras' hard sigmoid.
+    static func ghostSE(_ g: KerasGraphBuilder, _ x: KerasTensor, reduction: Int, name: String) throws -> KerasTensor {
+        let filters = x.shape[2]
+        var se = try g.globalAvgPool(x, name: name + "_gap")
+        se = try g.reshape(se, to: [1, 1, filters], name: name + "_reshape")
+        se = try g.conv2D(se, filters: reduction, kernel: (1, 1), name: name + "_reduce")
+        se = try g.prelu(se, name: name + "_prelu")
+        se = try g.conv2D(se, filters: filters, kernel: (1, 1), name: name + "_expand")
+        se = try g.activation(se, .hardSigmoid, name: name + "_gate")
+        return try g.multiply(x, se, name: name + "_scale")
+    }
+
+    /// deepface's GhostFaceNetV1 (ghostfacenet_v1.h5): 112x112 input,
+    /// 512-d. deepface builds it with ReLU and then swaps every ReLU for a
+    /// PReLU (clone_model); all its layer names are automatic, so it is
+    /// matched by position.
+    public static let ghostFaceNet = KerasArchitecture(name: "GhostFaceNet", inputShape: [112, 112, 3], matching: .byOrder) { g, input in
+        var x = try g.conv2D(input, filters: 20, kernel: (3, 3), padding: .same, useBias: false, name: "stem_conv")
+        x = try g.prelu(g.batchNorm(x, name: "stem_bn"), name: "stem_prelu")
+        let dwkernels = [3, 3, 3, 5, 5, 3, 3, 3, 3, 3, 3, 5, 5, 5, 5, 5]
+        let exps = [20, 64, 92, 92, 156, 312, 260, 240, 240, 624, 872, 872, 1248, 1248, 1248, 664]
+        let outs = [20, 32, 32, 52, 52, 104, 104, 104, 104, 144, 144, 208, 208, 208, 208, 208]
+        let strides = [1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1]
+        let reductions = [0, 0, 0, 24, 40, 0, 0, 0, 0, 156, 220, 220, 0, 312, 0, 168]
+        var previous = 20
+        for i in 0..<dwkernels.count {
+            let name = "bottleneck\(i + 1)", k = dwkernels[i], s = strides[i]
+            var nn = try ghostModule(g, x, out: exps[i], activation: true, name: name + "_ghost1")
+            if s > 1 {
+                nn = try g.depthwiseConv2D(nn, kernel: (k, k), strides: (s, s), padding: .same, useBias: false, name: name + "_down")
+                nn = try g.batchNorm(nn, name: name + "_down_bn")
+            }
+            if reductions[i] > 0 { nn = try ghostSE(g, nn, reduction: reductions[i], name: name + "_se") }
+            nn = try ghostModule(g, nn, out: outs[i], activation: false, name: name + "_ghost2")
+            var shortcut = x
+            if !(outs[i] == previous && s == 1) {
+                shortcut = try g.depthwiseConv2D(x, kernel: (k, k), strides: (s, s), padding: .same, useBias: false, name: name + "_short_dw")
+                shortcut = try g.batchNorm(shortcut, name: name + "_short_dw_bn")
+                shortcut = try g.conv2D(shortcut, filters: outs[i], kernel: (1, 1), useBias: false, name: name + "_short_conv")
+                shortcut = try g.batchNorm(shortcut, name: name + "_short_conv_bn")
+            }
+            x = try g.add([shortcut, nn], name: name + "_add")
+            previous = outs[i]
+        }
+        x = try g.conv2D(x, filters: 664, kernel: (1, 1), useBias: false, name: "head_conv")
+        x = try g.prelu(g.batchNorm(x, name: "head_bn"), name: "head_prelu")
+        x = try g.depthwiseConv2D(x, kernel: (x.shape[0], x.shape[1]), useBias: false, name: "GDC_dw")
+        x = try g.batchNorm(x, name: "GDC_batchnorm")
+        x = try g.conv2D(x, filters: 512, kernel: (1, 1), name: "GDC_conv")
+        x = try g.flatten(x, name: "GDC_flatten")
+        x = try g.batchNorm(x, name: "pre_embedding")
+        return [try g.activation(x, .linear, name: "embedding")]
+    }
+
+    /// OpenFace's unit: optional zero padding, Conv2D with bias, batch norm
+    /// (epsilon 1e-5), ReLU.
+    static func openFaceUnit(_ g: KerasGraphBuilder, _ x: KerasTensor, conv: String, bn: String, _ filters: Int,
+                             _ kernel: Int, strides: Int = 1, pad: Int = 0) throws -> KerasTensor {
+        var y = x
+        if pad > 0 { y = try g.zeroPad(y, top: pad, bottom: pad, left: pad, right: pad, name: conv + "_zeropad") }
+        y = try g.conv2D(y, filters: filters, kernel: (kernel, kernel), strides: (strides, strides), name: conv)
+        return try g.activation(g.batchNorm(y, epsilon: 1e-5, name: bn), .relu, name: bn + "_relu")
+    }
+
+    /// An OpenFace branch: 1x1 reduction, then a padded k x k convolution.
+    static func openFaceBranch(_ g: KerasGraphBuilder, _ x: KerasTensor, _ prefix: String, reduce: Int, filters: Int,
+                               kernel: Int, strides: Int = 1) throws -> KerasTensor {
+        let y = try openFaceUnit(g, x, conv: prefix + "_conv1", bn: prefix + "_bn1", reduce, 1)
+        return try openFaceUnit(g, y, conv: prefix + "_conv2", bn: prefix + "_bn2", filters, kernel, strides: strides, pad: kernel / 2)
+    }
+
+    /// OpenFace's L2 pooling: sqrt(9 * avgpool3x3/3(x^2)).
+    static func openFaceL2Pool(_ g: KerasGraphBuilder, _ x: KerasTensor, _ block: String) throws -> KerasTensor {
+        var y = try g.power(x, 2, name: "power2_" + block)
+        y = try g.avgPool(y, pool: (3, 3), strides: (3, 3), name: "avgpool_" + block)
+        y = try g.scale(y, by: 9, name: "mult9_" + block)
+        return try g.power(y, 0.5, name: "sqrt_" + block)
+    }
+
+    /// deepface's OpenFace (nn4.small2, openface_weights.h5): 96x96 input,
+    /// 128-d, l2-normalised by the network itself. TensorFlow's LRN
+    /// (radius 5, bias 1, alpha 1e-4, beta 0.75) after the stem convolutions.
+    public static let openFace = KerasArchitecture(name: "OpenFace", inputShape: [96, 96, 3], matching: .byOrder) { g, input in
+        var x = try g.zeroPad(input, top: 3, bottom: 3, left: 3, right: 3, name: "pad1")
+        x = try g.conv2D(x, filters: 64, kernel: (7, 7), strides: (2, 2), name: "conv1")
+        x = try g.activation(g.batchNorm(x, epsilon: 1e-5, name: "bn1"), .relu, name: "relu1")
+        x = try g.zeroPad(x, top: 1, bottom: 1, left: 1, right: 1, name: "pad2")
+        x = try g.maxPool(x, pool: (3, 3), strides: (2, 2), name: "pool1")
+        x = try g.lrn(x, depthRadius: 5, bias: 1, alpha: 1e-4, beta: 0.75, name: "lrn_1")
+        x = try openFaceUnit(g, x, conv: "conv2", bn: "bn2", 64, 1)
+        x = try openFaceUnit(g, x, conv: "conv3", bn: "bn3", 192, 3, pad: 1)
+        x = try g.lrn(x, depthRadius: 5, bias: 1, alpha: 1e-4, beta: 0.75, name: "lrn_2")
+        x = try g.zeroPad(x, top: 1, bottom: 1, left: 1, right: 1, name: "pad3")
+        x = try g.maxPool(x, pool: (3, 3), strides: (2, 2), name: "pool2")
+
+        // 3a
+        do {
+            let b3 = try openFaceBranch(g, x, "inception_3a_3x3", reduce: 96, filters: 128, kernel: 3)
+            let b5 = try openFaceBranch(g, x, "inception_3a_5x5", reduce: 16, filters: 32, kernel: 5)
+            var pool = try g.maxPool(x, pool: (3, 3), strides: (2, 2), name: "inception_3a_maxpool")
+            pool = try openFaceUnit(g, pool, conv: "inception_3a_pool_conv", bn: "inception_3a_pool_bn", 32, 1)
+            pool = try g.zeroPad(pool, top: 3, bottom: 4, left: 3, right: 4, name: "inception_3a_pool_pad")
+            let b1 = try openFaceUnit(g, x, conv: "inception_3a_1x1_conv", bn: "inception_3a_1x1_bn", 64, 1)
+            x = try g.concat([b3, b5, pool, b1], name: "inception_3a")
+        }
+        // 3b
+        do {
+            let b3 = try openFaceBranch(g, x, "inception_3b_3x3", reduce: 96, filters: 128, kernel: 3)
+            let b5 = try openFaceBranch(g, x, "inception_3b_5x5", reduce: 32, filters: 64, kernel: 5)
+            var pool = try openFaceL2Pool(g, x, "3b")
+            pool = try openFaceUnit(g, pool, conv: "inception_3b_pool_conv", bn: "inception_3b_pool_bn", 64, 1)
+            pool = try g.zeroPad(pool, top: 4, bottom: 4, left: 4, right: 4, name: "inception_3b_pool_pad")
+            let b1 = try openFaceUnit(g, x, conv: "inception_3b_1x1_conv", bn: "inception_3b_1x1_bn", 64, 1)
+            x = try g.concat([b3, b5, pool, b1], name: "inception_3b")
+        }
+        // 3c
+        do {
+            let b3 = try openFaceBranch(g, x, "inception_3c_3x3", reduce: 128, filters: 256, kernel: 3, strides: 2)
+            let b5 = try openFaceBranch(g, x, "inception_3c_5x5", reduce: 32, filters: 64, kernel: 5, strides: 2)
+            var pool = try g.maxPool(x, pool: (3, 3), strides: (2, 2), name: "inception_3c_maxpool")
+            pool = try g.zeroPad(pool, top: 0, bottom: 1, left: 0, right: 1, name: "inception_3c_pool_pad")
+            x = try g.concat([b3, b5, pool], name: "inception_3c")
+        }
+        // 4a
+        do {
+            let b3 = try openFaceBranch(g, x, "inception_4a_3x3", reduce: 96, filters: 192, kernel: 3)
+            let b5 = try openFaceBranch(g, x, "inception_4a_5x5", reduce: 32, filters: 64, kernel: 5)
+            var pool = try openFaceL2Pool(g, x, "4a")
+            pool = try openFaceUnit(g, pool, conv: "inception_4a_pool_conv", bn: "inception_4a_pool_bn", 128, 1)
+            pool = try g.zeroPad(pool, top: 2, bottom: 2, left: 2, right: 2, name: "inception_4a_pool_pad")
+            let b1 = try openFaceUnit(g, x, conv: "inception_4a_1x1_conv", bn: "inception_4a_1x1_bn", 256, 1)
+            x = try g.concat([b3, b5, pool, b1], name: "inception_4a")
+        }
+        // 4e
+        do {
+            let b3 = try openFaceBranch(g, x, "inception_4e_3x3", reduce: 160, filters: 256, kernel: 3, strides: 2)
+            let b5 = try openFaceBranch(g, x, "inception_4e_5x5", reduce: 64, filters: 128, kernel: 5, strides: 2)
+            var pool = try g.maxPool(x, pool: (3, 3), strides: (2, 2), name: "inception_4e_maxpool")
+            pool = try g.zeroPad(pool, top: 0, bottom: 1, left: 0, right: 1, name: "inception_4e_pool_pad")
+            x = try g.concat([b3, b5, pool], name: "inception_4e")
+        }
+        // 5a
+        do {
+            let b3 = try openFaceBranch(g, x, "inception_5a_3x3", reduce: 96, filters: 384, kernel: 3)
+            var pool = try openFaceL2Pool(g, x, "5a")
+            pool = try openFaceUnit(g, pool, conv: "inception_5a_pool_conv", bn: "inception_5a_pool_bn", 96, 1)
+            pool = try g.zeroPad(pool, top: 1, bottom: 1, left: 1, right: 1, name: "inception_5a_pool_pad")
+            let b1 = try openFaceUnit(g, x, conv: "inception_5a_1x1_conv", bn: "inception_5a_1x1_bn", 256, 1)
+            x = try g.concat([b3, pool, b1], name: "inception_5a")
+        }
+        // 5b
+        do {
+            let b3 = try openFaceBranch(g, x, "inception_5b_3x3", reduce: 96, filters: 384, kernel: 3)
+            var pool = try g.maxPool(x, pool: (3, 3), strides: (2, 2), name: "inception_5b_maxpool")
+            pool = try openFaceUnit(g, pool, conv: "inception_5b_pool_conv", bn: "inception_5b_pool_bn", 96, 1)
+            pool = try g.zeroPad(pool, top: 1, bottom: 1, left: 1, right: 1, name: "inception_5b_pool_pad")
+            let b1 = try openFaceUnit(g, x, conv: "inception_5b_1x1_conv", bn: "inception_5b_1x1_bn", 256, 1)
+            x = try g.concat([b3, pool, b1], name: "inception_5b")
+        }
+        x = try g.avgPool(x, pool: (3, 3), strides: (1, 1), name: "av_pool")
+        x = try g.flatten(x, name: "reshape_layer")
+        x = try g.dense(x, units: 128, name: "dense_layer")
+        return [try g.l2Normalize(x, name: "norm_layer")]
+    }
+
     /// Every architecture, by the name the conformance script and the CLI use.
     public static let all: [String: KerasArchitecture] = [
         "fer-emotion": ferMiniXception,
@@ -239,6 +419,25 @@ extension KerasArchitecture {
         "Facenet": facenet128,
         "Facenet512": facenet512,
         "ArcFace": arcFace,
+        "GhostFaceNet": ghostFaceNet,
+        "OpenFace": openFace,
+    ]
+
+    /// deepface's .h5 file names (deepface 0.0.103's sources) and the
+    /// architecture each holds.
+    public static let deepfaceFiles: [String: KerasArchitecture] = [
+        "vgg_face_weights.h5": vggFace,
+        "facenet_weights.h5": facenet128,
+        "facenet512_weights.h5": facenet512,
+        "arcface_weights.h5": arcFace,
+        "ghostfacenet_v1.h5": ghostFaceNet,
+        "openface_weights.h5": openFace,
+        "deepid_keras_weights.h5": deepID,
+        "facial_expression_model_weights.h5": deepfaceEmotion,
+        "age_model_weights.h5": deepfaceAge,
+        "gender_model_weights.h5": deepfaceGender,
+        "race_model_single_batch.h5": deepfaceRace,
+        "emotion_model.hdf5": ferMiniXception,
     ]
 
     public static func named(_ name: String) throws -> KerasArchitecture {

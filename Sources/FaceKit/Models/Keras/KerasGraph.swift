@@ -86,6 +86,11 @@ public final class KerasGraphBuilder {
     /// classifier after an embedding): roots of Keras' ordering too.
     private var extraRoots: [Int] = []
     private var usedNames: Set<String> = []
+    /// Zero-padding layers by OpenCV id, with their input: a valid
+    /// convolution right after one takes the padding itself (one pass over
+    /// the data instead of two), and the padding layer is pruned if nothing
+    /// else reads it.
+    private var zeroPads: [Int32: (source: KerasTensor, t: Int, b: Int, l: Int, r: Int)] = [:]
     public let input: KerasTensor
 
     init(architecture: String, file: KerasWeightFile, matching: KerasWeightMatching, inputShape: [Int]) {
@@ -125,10 +130,6 @@ public final class KerasGraphBuilder {
                 consumed.insert(entry.layer)
                 assigned.append((n, entry))
             }
-            let unused = file.weightedLayers.map(\.layer).filter { !consumed.contains($0) }
-            if let first = unused.first {
-                throw mismatch("\(unused.count) layer(s) with weights are not part of the architecture, first '\(first)'")
-            }
         }
         for (n, entry) in assigned {
             let request = nodes[n].weights!
@@ -140,6 +141,30 @@ public final class KerasGraphBuilder {
             }
             for (index, blobs) in try request.bind(entry) { layers[index].blobs = blobs }
         }
+        // Checked after binding, so that a layer whose shapes differ is named
+        // as such rather than as a leftover.
+        let unused = file.weightedLayers.map(\.layer).filter { name in !assigned.contains { $0.1.layer == name } }
+        if let first = unused.first {
+            throw mismatch("\(unused.count) layer(s) with weights are not part of the architecture, first '\(first)'")
+        }
+    }
+
+    /// Drops OpenCV layers that no output depends on (paddings a
+    /// convolution absorbed) and renumbers the rest; OpenCV would otherwise
+    /// compute every layer added before the last output.
+    func pruned(outputs: [KerasTensor]) -> (layers: [PreparedLayer], outputs: [Int32]) {
+        var live = Set<Int32>(outputs.map(\.id))
+        for index in layers.indices.reversed() where live.contains(Int32(index + 1)) {
+            live.formUnion(layers[index].inputs)
+        }
+        var renumber: [Int32: Int32] = [0: 0]
+        var kept: [PreparedLayer] = []
+        for (index, layer) in layers.enumerated() where live.contains(Int32(index + 1)) {
+            renumber[Int32(index + 1)] = Int32(kept.count + 1)
+            kept.append(PreparedLayer(name: layer.name, type: layer.type, params: layer.params,
+                                      inputs: layer.inputs.map { renumber[$0]! }, blobs: layer.blobs, expected: layer.expected))
+        }
+        return (kept, outputs.map { renumber[$0.id]! })
     }
 
     /// Keras' `model.layers` order for a functional model: layers by depth
@@ -235,6 +260,9 @@ public final class KerasGraphBuilder {
     /// explicit Padding layer before it.
     private func padForConv(_ x: KerasTensor, _ p: (t: Int, b: Int, l: Int, r: Int, h: Int, w: Int), name: String,
                             node: Int) throws -> (KerasTensor, String) {
+        if p.t == 0 && p.b == 0 && p.l == 0 && p.r == 0, let pad = zeroPads[x.id], pad.t == pad.b, pad.l == pad.r {
+            return (pad.source, "pad_h=\(pad.t);pad_w=\(pad.l)")
+        }
         if p.t == p.b && p.l == p.r { return (x, "pad_h=\(p.t);pad_w=\(p.l)") }
         let padded = try layer(name + "/pad", "Padding", "paddings=0,0,0,0,\(p.t),\(p.b),\(p.l),\(p.r);value=0", [x], node: node,
                                shape: [x.shape[0] + p.t + p.b, x.shape[1] + p.l + p.r, x.shape[2]])
@@ -438,8 +466,10 @@ public final class KerasGraphBuilder {
 
     public func zeroPad(_ x: KerasTensor, top: Int, bottom: Int, left: Int, right: Int, name: String) throws -> KerasTensor {
         try requireImage(x, name)
-        return try layer(name, "Padding", "paddings=0,0,0,0,\(top),\(bottom),\(left),\(right);value=0", [x], node: node(name, [x]),
-                         shape: [x.shape[0] + top + bottom, x.shape[1] + left + right, x.shape[2]])
+        let y = try layer(name, "Padding", "paddings=0,0,0,0,\(top),\(bottom),\(left),\(right);value=0", [x], node: node(name, [x]),
+                          shape: [x.shape[0] + top + bottom, x.shape[1] + left + right, x.shape[2]])
+        zeroPads[y.id] = (x, top, bottom, left, right)
+        return y
     }
 
     /// Keras Dense on a vector: kernel (in, out) becomes OpenCV's (out, in).
@@ -524,6 +554,18 @@ public final class KerasGraphBuilder {
     /// A Lambda that multiplies by a constant (Facenet's residual scaling).
     public func scale(_ x: KerasTensor, by factor: Float, name: String) throws -> KerasTensor {
         try layer(name, "Power", "power=1;scale=\(factor);shift=0", [x], node: node(name, [x]), shape: x.shape)
+    }
+
+    /// A Lambda computing x^p (OpenFace's L2 pooling: x**2, then sqrt).
+    public func power(_ x: KerasTensor, _ exponent: Float, name: String) throws -> KerasTensor {
+        try layer(name, "Power", "power=\(exponent);scale=1;shift=0", [x], node: node(name, [x]), shape: x.shape)
+    }
+
+    /// K.l2_normalize over a vector: x / sqrt(max(sum(x^2), 1e-12)); OpenCV
+    /// adds the epsilon instead, the same to float precision.
+    public func l2Normalize(_ x: KerasTensor, name: String) throws -> KerasTensor {
+        guard x.shape.count == 1 else { throw mismatch("layer '\(name)' normalises vectors, got \(KerasWeightFile.text(x.shape))") }
+        return try layer(name, "Normalize", "p=2;eps=1e-12;across_spatial=1", [x], node: node(name, [x]), shape: x.shape)
     }
 
     /// TensorFlow's local response normalisation across channels:

@@ -38,47 +38,82 @@ public struct KerasModel: Sendable {
                                         inputShape: architecture.inputShape)
         let outputs = try architecture.build(builder, builder.input)
         try builder.bind(outputs: outputs)
+        let graph = builder.pruned(outputs: outputs)
         return KerasModel(architecture: architecture.name, file: path, inputShape: architecture.inputShape,
-                          outputShapes: outputs.map(\.shape), layers: builder.layers, outputs: outputs.map(\.id))
+                          outputShapes: outputs.map(\.shape), layers: graph.layers, outputs: graph.outputs)
     }
 
     public var floatsPerSample: Int { outputShapes.reduce(0) { $0 + $1.reduce(1, *) } }
+
+    /// The same model's description and shapes, without its weights.
+    var withoutWeights: KerasModel {
+        KerasModel(architecture: architecture, file: file, inputShape: inputShape, outputShapes: outputShapes, layers: [],
+                   outputs: outputs)
+    }
     public var inputFloats: Int { inputShape.reduce(1, *) }
 }
 
-/// One OpenCV network built from a KerasModel. Not thread-safe: give each
-/// worker its own (they share the model's weights in Swift memory).
-public final class KerasNetwork: @unchecked Sendable {
+/// A Keras model ready to run: OpenCV networks built from a KerasModel, one
+/// per worker (OpenCV nets are not thread-safe), created on demand and
+/// sharing the model's weights in Swift memory. Safe to call from any thread.
+public final class KerasNetwork: Sendable {
     public let model: KerasModel
-    private let handle: OpaquePointer
+    /// How many samples run at once, each on its own net.
+    public let workers: Int
+    private let graphs: Pool<Graph>
 
-    public init(model: KerasModel) throws {
-        self.model = model
-        let graph: OpaquePointer
-        do {
-            graph = try Native.make { out, err in fk_graph_new(out, err) }
-        } catch {
-            throw Self.loadError(model, error)
-        }
-        do {
-            for layer in model.layers {
-                try Self.add(layer, to: graph)
+    /// One OpenCV net; used by one thread at a time through the pool.
+    private final class Graph {
+        let handle: OpaquePointer
+        init(_ model: KerasModel) throws {
+            let graph: OpaquePointer
+            do {
+                graph = try Native.make { out, err in fk_graph_new(out, err) }
+            } catch {
+                throw KerasNetwork.loadError(model, error)
             }
-            let s = model.inputShape
-            let inputShape: [Int32] = [1, Int32(s[2]), Int32(s[0]), Int32(s[1])]
-            try Native.check { err in fk_graph_finish(graph, inputShape, 4, model.outputs, Int32(model.outputs.count), err) }
-        } catch {
-            fk_graph_free(graph)
-            throw Self.loadError(model, error)
+            do {
+                for layer in model.layers {
+                    try KerasNetwork.add(layer, to: graph)
+                }
+                let s = model.inputShape
+                let inputShape: [Int32] = [1, Int32(s[2]), Int32(s[0]), Int32(s[1])]
+                try Native.check { err in fk_graph_finish(graph, inputShape, 4, model.outputs, Int32(model.outputs.count), err) }
+            } catch {
+                fk_graph_free(graph)
+                throw KerasNetwork.loadError(model, error)
+            }
+            handle = graph
         }
-        handle = graph
+        deinit { fk_graph_free(handle) }
     }
 
-    public convenience init(architecture: KerasArchitecture, file: String) throws {
-        try self.init(model: KerasModel.load(architecture, file: file))
+    /// Builds the first network now, so that a bad description or file
+    /// fails here; `workers` bounds how many run at once. The Swift copy of
+    /// the weights is released once the last worker's net is built (OpenCV
+    /// holds its own), so a model costs its weights once, not twice.
+    public init(model: KerasModel, workers: Int = 1) throws {
+        let capacity = max(1, workers)
+        self.workers = capacity
+        self.model = model.withoutWeights
+        let source = Locked<(model: KerasModel?, remaining: Int)>((model, capacity))
+        graphs = Pool(capacity: capacity) {
+            guard let full = source.withLock({ $0.model }) else {
+                throw FaceKitError.modelLoadFailed(model: model.architecture, reason: "no weights left to build another network")
+            }
+            let graph = try Graph(full)
+            source.withLock { state in
+                state.remaining -= 1
+                if state.remaining == 0 { state.model = nil }
+            }
+            return graph
+        }
+        try graphs.warmUp()
     }
 
-    deinit { fk_graph_free(handle) }
+    public convenience init(architecture: KerasArchitecture, file: String, workers: Int = 1) throws {
+        try self.init(model: KerasModel.load(architecture, file: file), workers: workers)
+    }
 
     /// Runs `count` samples given as one NHWC float buffer (Keras' layout,
     /// already preprocessed). Returns each output for all samples: result[o]
@@ -87,17 +122,37 @@ public final class KerasNetwork: @unchecked Sendable {
         guard count >= 0, batch.count == count * model.inputFloats else {
             throw FaceKitError.invalidInput("\(model.architecture) takes \(model.inputShape) per sample; got \(batch.count) floats for \(count) samples")
         }
-        let per = model.floatsPerSample
-        var flat = [Float](repeating: 0, count: per * count)
-        var written = 0
-        try Native.check { err in
-            batch.withUnsafeBufferPointer { input in
-                flat.withUnsafeMutableBufferPointer { out in
-                    fk_graph_forward(handle, input.baseAddress, Int32(count), out.baseAddress, out.count, &written, err)
+        let per = model.floatsPerSample, inputFloats = model.inputFloats
+        // OpenCV 4.6 gains nothing from a batch axis, so the samples are
+        // split over the workers' nets (one lane each) and run side by side.
+        let lanes = max(1, min(workers, count))
+        let chunks = Locked([[Float]](repeating: [], count: lanes))
+        let failure = Locked<Error?>(nil)
+        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+            let start = count * lane / lanes, end = count * (lane + 1) / lanes
+            guard end > start else { return }
+            do {
+                var out = [Float](repeating: 0, count: (end - start) * per)
+                try graphs.with { graph in
+                    var written = 0
+                    try Native.check { err in
+                        batch.withUnsafeBufferPointer { input in
+                            out.withUnsafeMutableBufferPointer { o in
+                                fk_graph_forward(graph.handle, input.baseAddress! + start * inputFloats, Int32(end - start),
+                                                 o.baseAddress, o.count, &written, err)
+                            }
+                        }
+                    }
                 }
+                chunks.withLock { $0[lane] = out }
+            } catch {
+                failure.withLock { $0 = $0 ?? error }
             }
         }
+        if let error = failure.withLock({ $0 }) { throw error }
+        let flat = lanes == 1 ? chunks.withLock { $0[0] } : chunks.withLock { $0.flatMap { $0 } }
         let sizes = model.outputShapes.map { $0.reduce(1, *) }
+        if sizes.count == 1 { return [flat] }
         var results = sizes.map { [Float](repeating: 0, count: $0 * count) }
         var offset = 0
         for n in 0..<count {
@@ -109,7 +164,7 @@ public final class KerasNetwork: @unchecked Sendable {
         return results
     }
 
-    private static func add(_ layer: PreparedLayer, to graph: OpaquePointer) throws {
+    fileprivate static func add(_ layer: PreparedLayer, to graph: OpaquePointer) throws {
         var id: Int32 = 0
         // Keeps every blob's buffers alive and pinned for the one call.
         func withBlobs(_ index: Int, _ collected: [fk_blob], _ body: ([fk_blob]) throws -> Void) throws {
@@ -129,7 +184,7 @@ public final class KerasNetwork: @unchecked Sendable {
         }
     }
 
-    private static func loadError(_ model: KerasModel, _ error: Error) -> FaceKitError {
+    fileprivate static func loadError(_ model: KerasModel, _ error: Error) -> FaceKitError {
         switch error {
         case FaceKitError.modelLoadFailed(_, let reason), FaceKitError.invalidInput(let reason), FaceKitError.inferenceFailed(let reason):
             return .modelLoadFailed(model: model.architecture, reason: "\(model.file): \(reason)")
@@ -141,10 +196,10 @@ public final class KerasNetwork: @unchecked Sendable {
     }
 }
 
-/// Loaded Keras models by architecture and file, so that a second load of
-/// the same file (another worker, another engine) skips reading and
-/// converting the weights. A file that changes on disk (size or date) is
-/// read again. Owned by whoever loads models (an engine), not global.
+/// Loaded Keras networks by architecture and file, so that a second load of
+/// the same file (another engine, another request) reuses the first: the
+/// file is read, converted and built once. A file that changes on disk (size
+/// or date) is loaded again. Owned by whoever loads models, not global.
 public final class KerasModelCache: Sendable {
     private struct Key: Hashable {
         let architecture: String
@@ -153,22 +208,24 @@ public final class KerasModelCache: Sendable {
         let modified: Date
     }
 
-    private let models = Locked<[Key: KerasModel]>([:])
+    private let networks = Locked<[Key: KerasNetwork]>([:])
+    private let workers: Int
 
-    public init() {}
+    /// `workers`: how many samples each network may run at once.
+    public init(workers: Int = 1) {
+        self.workers = max(1, workers)
+    }
 
-    public func model(_ architecture: KerasArchitecture, file path: String) throws -> KerasModel {
+    public func network(_ architecture: KerasArchitecture, file path: String) throws -> KerasNetwork {
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
         let key = Key(architecture: architecture.name, path: URL(fileURLWithPath: path).standardizedFileURL.path,
                       size: (attributes?[.size] as? NSNumber)?.int64Value ?? -1,
                       modified: attributes?[.modificationDate] as? Date ?? .distantPast)
-        if let cached = models.withLock({ $0[key] }) { return cached }
-        let loaded = try KerasModel.load(architecture, file: path)
-        models.withLock { $0[key] = loaded }
+        if let cached = networks.withLock({ $0[key] }) { return cached }
+        // Loaded outside the lock: two first loads of one file may race, and
+        // the second simply replaces the first.
+        let loaded = try KerasNetwork(model: KerasModel.load(architecture, file: path), workers: workers)
+        networks.withLock { $0[key] = loaded }
         return loaded
-    }
-
-    public func network(_ architecture: KerasArchitecture, file path: String) throws -> KerasNetwork {
-        try KerasNetwork(model: model(architecture, file: path))
     }
 }
