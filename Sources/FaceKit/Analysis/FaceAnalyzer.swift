@@ -137,7 +137,8 @@ public final class FaceAnalyzer: Sendable {
             case .deepfaceKeras where model.action == .emotion:
                 loaded = try DeepfaceDemographyPredictor(model: model, keras: paths[0][0], copies: 1)
             case .deepfaceKeras:
-                loaded = try DeepfaceVGGHeadsPredictor(models: job.models, paths: paths.map { $0[0] }, copies: 1)
+                loaded = try DeepfaceVGGHeadsPredictor(models: job.models, paths: paths.map { $0[0] }, copies: 1,
+                                                       profile: engine.profile)
             case .fer:
                 loaded = try FerEmotionPredictor(model: model, path: paths[0][0], copies: 1)
             }
