@@ -56,8 +56,7 @@ struct Analyze: ParsableCommand {
             var all: [[FaceAnalysis]] = []
             for image in images {
                 let source = ImageSource(argument: image)
-                let original = try analyzer.engine.loadImage(source)
-                let result = try analyzer.analyze(image: original, source: source.name, options: options, plan: plan)
+                let (original, result) = try analyzer.analyze(source, options: options, plan: plan)
                 all.append(result.faces)
                 if let output {
                     let annotated = try original.annotated(result.faces.enumerated().map { i, face in

@@ -1,3 +1,5 @@
+import Foundation
+
 /// deepface's age, gender and race models are each VGG-Face with its own
 /// head, in three files. deepface trained the heads on a frozen VGG-Face, so
 /// the files agree on the convolutional trunk: running it once serves all
@@ -12,7 +14,7 @@ struct DeepfaceVGGHeadsPredictor: AttributePredictor {
     /// How many leading layers the files share (for the profile and tests).
     let sharedLayers: Int
 
-    init(models: [AttributeModel], paths: [String], copies: Int) throws {
+    init(models: [AttributeModel], paths: [String], copies: Int, profile: Bool = false) throws {
         precondition(models.count == paths.count && !models.isEmpty)
         self.models = models
         let loaded = try zip(models, paths).map { model, path -> KerasModel in
@@ -25,6 +27,10 @@ struct DeepfaceVGGHeadsPredictor: AttributePredictor {
         }
         let (merged, shared) = KerasModel.merged(loaded)
         sharedLayers = shared
+        if profile {
+            let total = loaded.map(\.layers.count).reduce(0, +)
+            FileHandle.standardError.write(Data("profile deepface VGG-Face heads (\(models.map(\.action.rawValue).joined(separator: "+"))): \(shared) leading layers shared, \(merged.layers.count) layers run instead of \(total)\n".utf8))
+        }
         nets = Pool(capacity: copies) { try KerasNetwork(model: merged) }
         try nets.warmUp()
     }

@@ -137,7 +137,8 @@ public final class FaceAnalyzer: Sendable {
             case .deepfaceKeras where model.action == .emotion:
                 loaded = try DeepfaceDemographyPredictor(model: model, keras: paths[0][0], copies: 1)
             case .deepfaceKeras:
-                loaded = try DeepfaceVGGHeadsPredictor(models: job.models, paths: paths.map { $0[0] }, copies: 1)
+                loaded = try DeepfaceVGGHeadsPredictor(models: job.models, paths: paths.map { $0[0] }, copies: 1,
+                                                       profile: engine.profile)
             case .fer:
                 loaded = try FerEmotionPredictor(model: model, path: paths[0][0], copies: 1)
             }
@@ -159,13 +160,24 @@ public final class FaceAnalyzer: Sendable {
     // MARK: analysis
 
     public func analyze(_ source: ImageSource, options: AnalysisOptions = .init()) throws -> ImageAnalysis {
-        let plan = try prepare(options)
-        return try analyze(image: try engine.loadImage(source), source: source.name, options: options, plan: plan)
+        try analyze(source, options: options, plan: try prepare(options)).analysis
+    }
+
+    /// Decodes and analyses one image; also returns the decoded image (for
+    /// drawing on it). plan from `prepare` (or `plan`) for the same options.
+    public func analyze(_ source: ImageSource, options: AnalysisOptions, plan: AnalysisPlan) throws -> (image: Image, analysis: ImageAnalysis) {
+        let clock = StageClock(enabled: engine.profile)
+        let image = try engine.loadImage(source)
+        clock.lap("decode")
+        return (image, try run(image: image, source: source.name, options: options, plan: plan, clock: clock))
     }
 
     /// Analyses a decoded image; plan from `prepare` (or `plan`) for the same options.
     public func analyze(image: Image, source: String, options: AnalysisOptions, plan: AnalysisPlan) throws -> ImageAnalysis {
-        let clock = StageClock(enabled: engine.profile)
+        try run(image: image, source: source, options: options, plan: plan, clock: StageClock(enabled: engine.profile))
+    }
+
+    private func run(image: Image, source: String, options: AnalysisOptions, plan: AnalysisPlan, clock: StageClock) throws -> ImageAnalysis {
         let extracted = try engine.extractFaces(from: image, source: source, options: options.detection)
             .filter { !$0.face.isEmpty }
         clock.lap("detect+align")
