@@ -219,11 +219,12 @@ public final class FaceKitService: Sendable {
             throw APIError.badRequest("'\(names[0])' is missing: give an image as base64, a data: URI or a multipart file")
         }
         guard case .string(let text) = value else { return (try configuration.images.source(value, field: name), nil) }
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        if configuration.urls.enabled, let scheme = ImageInputPolicy.urlScheme(trimmed), scheme == "http" || scheme == "https" {
-            return (try await fetcher.fetch(trimmed, field: name), trimmed)
+        // A base64 image is megabytes: only a short text can be a path or a URL worth keeping.
+        let spelled = text.utf8.count <= 4096 ? text.trimmingCharacters(in: .whitespacesAndNewlines) : nil
+        if configuration.urls.enabled, let spelled, let scheme = ImageInputPolicy.urlScheme(spelled), scheme == "http" || scheme == "https" {
+            return (try await fetcher.fetch(spelled, field: name), spelled)
         }
-        return (try configuration.images.source(value, field: name), trimmed)
+        return (try configuration.images.source(value, field: name), spelled)
     }
 
     func modelName(_ fields: RequestFields) throws -> String {
