@@ -219,11 +219,15 @@ public final class FaceKitService: Sendable {
             throw APIError.badRequest("'\(names[0])' is missing: give an image as base64, a data: URI or a multipart file")
         }
         guard case .string(let text) = value else { return (try configuration.images.source(value, field: name), nil) }
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        if configuration.urls.enabled, let scheme = ImageInputPolicy.urlScheme(trimmed), scheme == "http" || scheme == "https" {
-            return (try await fetcher.fetch(trimmed, field: name), trimmed)
+        // A base64 image is megabytes: its scheme, if any, is in its first
+        // characters, and only a short text is worth keeping as written.
+        let head = String(text.prefix(64)).trimmingCharacters(in: .whitespacesAndNewlines)
+        if configuration.urls.enabled, let scheme = ImageInputPolicy.urlScheme(head), scheme == "http" || scheme == "https" {
+            let url = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            return (try await fetcher.fetch(url, field: name), url)
         }
-        return (try configuration.images.source(value, field: name), trimmed)
+        let spelled = text.utf8.count <= 4096 ? text.trimmingCharacters(in: .whitespacesAndNewlines) : nil
+        return (try configuration.images.source(value, field: name), spelled)
     }
 
     func modelName(_ fields: RequestFields) throws -> String {

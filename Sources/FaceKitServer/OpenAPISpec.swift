@@ -23,7 +23,7 @@ enum OpenAPISpec {
           },
           "Image": {
             "type": "string",
-            "description": "base64 image, with or without a data:image/...;base64, prefix; or a path under the server's image root when it has one"
+            "description": "base64 image, with or without a data:image/...;base64, prefix; or a path under the server's image root when it has one; or an http(s) URL when the server allows URLs"
           },
           "DetectionFields": {
             "type": "object",
