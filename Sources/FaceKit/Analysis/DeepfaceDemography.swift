@@ -14,9 +14,17 @@ struct DeepfaceDemographyPredictor: SingleAttributePredictor {
 
     static let emotionSide = 48
 
-    init(model: AttributeModel, onnx path: String, copies: Int) throws {
+    /// The export is rewritten once for OpenCV 4.6 (GraphCache: shape
+    /// arithmetic folded for one face at a time, ops 4.6 lacks replaced), as
+    /// for deepface's recognition graphs.
+    init(model: AttributeModel, onnx path: String, cache: GraphCache, copies: Int) throws {
         self.model = model
-        let nets = Pool(capacity: copies) { try DnnNet(model: path, name: "deepface \(model.action.rawValue) model (\(path))") }
+        let shape = model.action == .emotion
+            ? [1, Self.emotionSide, Self.emotionSide, 1]
+            : [1, AnalysisCrop.deepfaceSide, AnalysisCrop.deepfaceSide, 3]
+        let name = "deepface \(model.action.rawValue) model"
+        let prepared = try cache.prepare(source: path, inputShape: shape, model: name)
+        let nets = Pool(capacity: copies) { try DnnNet(model: prepared.path, name: "\(name) (\(path))") }
         try nets.warmUp()
         backend = .onnx(nets)
     }
@@ -48,15 +56,18 @@ struct DeepfaceDemographyPredictor: SingleAttributePredictor {
             }
             return model.action == .emotion ? try grayResized(input, width: side, height: side, to: Self.emotionSide) : input
         }
-        let shape: [Int32] = model.action == .emotion
-            ? [Int32(crops.count), Int32(Self.emotionSide), Int32(Self.emotionSide), 1]
-            : [Int32(crops.count), Int32(side), Int32(side), 3]
         let width = outputWidth
         let batch = inputs.flatMap { $0 }
         let flat: [Float]
         switch backend {
         case .onnx(let nets):
-            flat = try nets.with { try $0.forward(batch, shape: shape, outputCount: crops.count * width) }
+            // The rewritten graph is folded for a batch of one.
+            let shape: [Int32] = model.action == .emotion
+                ? [1, Int32(Self.emotionSide), Int32(Self.emotionSide), 1]
+                : [1, Int32(side), Int32(side), 3]
+            flat = try nets.with { net in
+                try inputs.flatMap { try net.forward($0, shape: shape, outputCount: width) }
+            }
         case .keras(let nets):
             flat = try nets.with { try $0.predict(batch, count: crops.count)[0] }
         }

@@ -133,7 +133,7 @@ public final class FaceAnalyzer: Sendable {
             case .leviHassner:
                 loaded = try LeviHassnerPredictor(model: model, config: paths[0][0], weights: paths[0][1], copies: 1)
             case .deepfaceONNX:
-                loaded = try DeepfaceDemographyPredictor(model: model, onnx: paths[0][0], copies: 1)
+                loaded = try DeepfaceDemographyPredictor(model: model, onnx: paths[0][0], cache: engine.graphCache, copies: 1)
             case .deepfaceKeras where model.action == .emotion:
                 loaded = try DeepfaceDemographyPredictor(model: model, keras: paths[0][0], copies: 1)
             case .deepfaceKeras:

@@ -11,7 +11,7 @@ struct KerasRecognizer: FaceRecognizer {
 
     init(info: RecognitionModelInfo, h5 path: String, workers: Int) throws {
         self.info = info
-        let architecture = try KerasArchitectures.named(info.name)
+        let architecture = try KerasArchitecture.named(info.name)
         let expected = [info.inputHeight, info.inputWidth, 3]
         guard architecture.inputShape == expected else {
             throw FaceKitError.modelLoadFailed(
