@@ -190,8 +190,8 @@ final class StoreRouteTests: XCTestCase {
                  message: "'img' is missing"),
             Case(name: "register no face", method: .post, uri: "/register", object: ["img": blank, "img_name": "x"],
                  status: .unprocessableContent, message: "no face detected"),
-            Case(name: "register unknown model", method: .post, uri: "/register", object: ["img": img1, "model_name": "ArcFace"],
-                 status: .badRequest, message: "unknown model 'ArcFace'"),
+            Case(name: "register unknown model", method: .post, uri: "/register", object: ["img": img1, "model_name": "DeepFace"],
+                 status: .badRequest, message: "unknown model 'DeepFace'"),
             Case(name: "register bad faces", method: .post, uri: "/register", object: ["img": img1, "faces": "some"],
                  status: .badRequest, message: "'faces' must be"),
             Case(name: "register l2_normalize", method: .post, uri: "/register", object: ["img": img1, "l2_normalize": true],
@@ -240,7 +240,7 @@ final class StoreRouteTests: XCTestCase {
                  status: .badRequest, message: "not a URL"),
             Case(name: "k=0", method: .post, uri: "/find", object: ["img": img2, "db_path": "db", "k": 0],
                  status: .badRequest, message: "'k' must be at least 1"),
-            Case(name: "unknown model", method: .post, uri: "/find", object: ["img": img2, "db_path": "db", "model_name": "Facenet"],
+            Case(name: "unknown model", method: .post, uri: "/find", object: ["img": img2, "db_path": "db", "model_name": "DeepFace"],
                  status: .badRequest, message: "unknown model"),
         ])
         try await check(Fixtures.configuration(), [

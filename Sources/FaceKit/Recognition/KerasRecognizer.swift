@@ -18,7 +18,14 @@ struct KerasRecognizer: FaceRecognizer {
                 model: info.name,
                 reason: "its Keras description takes \(architecture.inputShape), the model table says \(expected)")
         }
-        network = try KerasNetwork(architecture: architecture, file: path, workers: workers)
+        do {
+            network = try KerasNetwork(architecture: architecture, file: path, workers: workers)
+        } catch let error as FaceKitError {
+            // The Keras loader names the file, layer and weight; the user
+            // asked for a model, so the error leads with it.
+            if case .modelLoadFailed(let model, _) = error, model == info.name { throw error }
+            throw FaceKitError.modelLoadFailed(model: info.name, reason: "\(error)")
+        }
         // Another model's file with the same input can still load by
         // position; its output size gives it away before any face is embedded.
         guard network.model.floatsPerSample == info.dimensions else {
