@@ -123,10 +123,16 @@ def deepface_model(module_name, loader, weights_path, seed):
         model.save_weights(weights_path)
         return model
 
+    originals = (weight_utils.download_weights_if_necessary, weight_utils.load_model_weights)
     weight_utils.download_weights_if_necessary = no_download
     weight_utils.load_model_weights = fill_and_save
-    module = importlib.import_module(module_name)
-    return getattr(module, loader)()
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, loader)()
+    finally:
+        # deepface's own loading is back for whoever builds a model next
+        # (conformance/keras_represent.py loads the saved file through it).
+        weight_utils.download_weights_if_necessary, weight_utils.load_model_weights = originals
 
 
 def tf_ms_per_face(model, x, repeats=3):

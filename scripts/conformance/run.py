@@ -1,13 +1,19 @@
 """FaceKit against deepface 0.0.103 on the same weight files.
 
-For each model: seeded random weights in deepface's PyTorch architecture,
-exported to ONNX as deepface's published files are (export_onnx.py); the
-reference embedding comes from deepface's own ONNX client (DeepFace.represent,
-detector "skip", ONNX Runtime); FaceKit runs the same file with
-`facekit represent --weights FILE --detector skip`. Prints one row per model
-and format, and exits non-zero when a row fails the tolerance.
+For each model and format, seeded random weights; the reference embedding
+comes from DeepFace.represent (detector "skip") on the same face crops, and
+FaceKit runs the same file with `facekit represent --weights FILE --detector
+skip`.
+  onnx: deepface's PyTorch architecture exported to ONNX as deepface's
+        published files are (export_onnx.py), deepface's ONNX client.
+  h5:   deepface's Keras architecture, keras_reference.py's random weights
+        saved in deepface's .h5 layout, deepface's TensorFlow client
+        (keras_represent.py, run in the deepface venv).
+Prints one row per model and format, and exits non-zero when a row fails the
+tolerance.
 
-usage: run.py --facekit BIN --work DIR --dataset DIR [MODEL ...]
+usage: run.py --facekit BIN --work DIR --dataset DIR [--formats onnx,h5]
+              [--deepface-python PY] [MODEL ...]
 """
 import argparse
 import json
@@ -124,11 +130,31 @@ def onnx_rows(args, crops, env) -> list:
 
 
 def keras_rows(args, crops, env) -> list:
-    # The Keras half adds its rows here: format "h5", seeded random weights
-    # saved in deepface's .h5 layout, reference embeddings from deepface's
-    # TensorFlow backend (the venv ~/.cache/facekit/deepface-venv has it),
-    # FaceKit through `facekit represent --weights FILE.h5`.
-    return []
+    """Format "h5": keras_reference.py's seeded random weights in deepface's
+    .h5 layout; the reference from deepface's TensorFlow backend
+    (keras_represent.py, in the deepface venv: this venv has no TensorFlow);
+    FaceKit through `facekit represent --weights FILE.h5`."""
+    out = os.path.join(args.work, "h5-reference.json")
+    tf_env = dict(os.environ, DEEPFACE_BACKEND_ENGINE="tensorflow",
+                  DEEPFACE_HOME=os.path.join(args.work, "deepface-home-tf"), TF_CPP_MIN_LOG_LEVEL="3")
+    os.makedirs(tf_env["DEEPFACE_HOME"], exist_ok=True)
+    cmd = [args.deepface_python, os.path.join(HERE, "keras_represent.py"), "--h5-dir", os.path.join(args.work, "h5"),
+           "--out", out, "--runs", str(args.runs), *crops, "--", *args.models]
+    r = subprocess.run(cmd, env=tf_env, stdout=sys.stderr)
+    if r.returncode != 0:
+        raise RuntimeError(f"deepface's TensorFlow reference failed ({' '.join(cmd)})")
+    with open(out) as f:
+        refs = json.load(f)
+    rows = []
+    for name in args.models:
+        ref = np.array(refs[name]["embeddings"], dtype=np.float64)
+        got, fk_ms, first, second = facekit_embeddings(args.facekit, name, refs[name]["weights"], crops, env, args.runs)
+        if got.shape != ref.shape:
+            rows.append((name, "h5", float("inf"), fk_ms, refs[name]["ms"], first, second, f"shape {got.shape} vs {ref.shape}"))
+            continue
+        rel = float(np.abs(got - ref).max() / np.abs(ref).max())
+        rows.append((name, "h5", rel, fk_ms, refs[name]["ms"], first, second, ""))
+    return rows
 
 
 def main() -> None:
@@ -137,6 +163,9 @@ def main() -> None:
     parser.add_argument("--work", required=True)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--formats", default="onnx,h5", help="comma-separated: onnx, h5")
+    parser.add_argument("--deepface-python", default=os.path.expanduser("~/.cache/facekit/deepface-venv/bin/python"),
+                        help="python of the deepface venv with TensorFlow (h5 rows)")
     parser.add_argument("models", nargs="*")
     args = parser.parse_args()
     import export_onnx
@@ -146,7 +175,11 @@ def main() -> None:
     crops = make_crops(args.dataset, os.path.join(args.work, "crops"))
     env = dict(os.environ, FACEKIT_HOME=os.path.join(args.work, "facekit-home"))
 
-    rows = onnx_rows(args, crops, env) + keras_rows(args, crops, env)
+    formats = args.formats.split(",")
+    unknown = set(formats) - {"onnx", "h5"}
+    if unknown:
+        raise SystemExit(f"unknown format(s) {','.join(sorted(unknown))}: use onnx, h5")
+    rows = (onnx_rows(args, crops, env) if "onnx" in formats else []) + (keras_rows(args, crops, env) if "h5" in formats else [])
     print()
     print(f"{len(crops)} face crops from the dataset, detector skip; ms are medians of {args.runs} runs of one face")
     print(f"{'model':<13} {'format':<6} {'max|diff|/max|ref|':>19} {'FaceKit ms':>11} {'deepface ms':>12} {'1st load ms':>12} {'2nd load ms':>12}  result")
