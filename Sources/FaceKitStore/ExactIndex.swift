@@ -17,20 +17,36 @@ struct ExactIndex: Sendable {
     var count: Int { ids.count }
 
     init(dimensions: Int, ids: [Int64], matrix: [Float], generation: Int64) {
-        precondition(matrix.count == ids.count * dimensions)
+        self.init(dimensions: dimensions, ids: ids, matrix: matrix, generation: generation,
+                  inverseNorms: Self.inverseNorms(matrix, dimensions: dimensions))
+    }
+
+    private init(dimensions: Int, ids: [Int64], matrix: [Float], generation: Int64, inverseNorms: [Float]) {
+        precondition(matrix.count == ids.count * dimensions && inverseNorms.count == ids.count)
         self.dimensions = dimensions
         self.ids = ids
         self.matrix = matrix
         self.generation = generation
-        var norms = [Float](repeating: 0, count: ids.count)
+        self.inverseNorms = inverseNorms
+    }
+
+    /// This index with rows added at the end (norms computed for those only).
+    func appending(ids newIDs: [Int64], matrix newRows: [Float], generation: Int64) -> ExactIndex {
+        ExactIndex(dimensions: dimensions, ids: ids + newIDs, matrix: matrix + newRows, generation: generation,
+                   inverseNorms: inverseNorms + Self.inverseNorms(newRows, dimensions: dimensions))
+    }
+
+    static func inverseNorms(_ matrix: [Float], dimensions: Int) -> [Float] {
+        let count = dimensions > 0 ? matrix.count / dimensions : 0
+        var norms = [Float](repeating: 0, count: count)
         matrix.withUnsafeBufferPointer { m in
-            for r in 0..<ids.count {
+            for r in 0..<count {
                 let row = m.baseAddress! + r * dimensions
-                let n = Self.dot(row, row, dimensions).squareRoot()
+                let n = dot(row, row, dimensions).squareRoot()
                 norms[r] = n > 0 ? 1 / n : 0
             }
         }
-        self.inverseNorms = norms
+        return norms
     }
 
     func row(_ r: Int) -> [Float] {

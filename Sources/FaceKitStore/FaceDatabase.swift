@@ -33,7 +33,10 @@ public final class FaceDatabase: Sendable {
     /// Registers the largest face of each image under `identity`, all in one
     /// transaction. Images that cannot be used are reported, not registered;
     /// when none can, the first failure is thrown.
-    public func register(_ images: [ImageSource], identity: String) throws -> Registration {
+    ///
+    /// With `privacy`, the store keeps only the vector, the identity and the
+    /// face's box: no image path, no image hash (no image or crop is ever stored).
+    public func register(_ images: [ImageSource], identity: String, privacy: Bool = false) throws -> Registration {
         let name = identity.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !name.isEmpty else { throw FaceKitError.invalidInput("an identity needs a non-empty name") }
         try engine.prepare(detector: detection.detector, models: [model.name])
@@ -54,8 +57,9 @@ public final class FaceDatabase: Sendable {
                     continue
                 }
                 var sha: String?
-                if case .path(let path) = images[i] { sha = try? ModelStore.sha256(ofFile: path) }
-                records.append(FaceRecord(identity: name, embedding: face.embeddings[model.name]!, sourcePath: images[i].name,
+                if !privacy, case .path(let path) = images[i] { sha = try? ModelStore.sha256(ofFile: path) }
+                records.append(FaceRecord(identity: name, embedding: face.embeddings[model.name]!,
+                                          sourcePath: privacy ? nil : images[i].name,
                                           sourceSHA256: sha, facialArea: face.facialArea, faceConfidence: face.confidence))
                 kept.append((images[i].name, face.facialArea, embedded.faces.count))
             }
@@ -64,6 +68,26 @@ public final class FaceDatabase: Sendable {
         let ids = try store.add(records, signature: signature)
         registration.registered = zip(ids, kept).map { Registration.Entry(image: $1.image, id: $0, facialArea: $1.area, facesInImage: $1.faces) }
         return registration
+    }
+
+    /// Enrols a folder tree: people in folders (DIR/alice/*.jpg is alice) or
+    /// one file per person (DIR/alice.jpg). Every face of every image is
+    /// stored, as find indexes them. Incremental, parallel and crash-safe as
+    /// find is: a rerun processes only files added or changed, and removes
+    /// the faces of files gone from the folder. With `privacy`, faces keep no
+    /// path or hash of their image; files are then known by a content hash
+    /// only, and files removed from the folder are not removed from the store.
+    public func enrol(folder: String, privacy: Bool = false,
+                      progress: (FolderIndex.Progress) -> Void = { _ in }) throws -> FolderIndex.Report {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw FaceKitError.invalidInput("not a folder: \(folder)")
+        }
+        let url = URL(fileURLWithPath: folder).standardizedFileURL
+        let prefix = url.path.hasSuffix("/") ? url.path : url.path + "/"
+        return try FolderSync(folder: url, store: store, engine: engine, model: model, detection: detection,
+                              signature: signature, keyPrefix: prefix, identity: .person, privacy: privacy)
+            .refresh(progress: progress)
     }
 
     public struct SearchResult: Sendable {
@@ -89,11 +113,11 @@ public final class FaceDatabase: Sendable {
     /// The `top` nearest stored faces to each face of the image, with
     /// deepface's verdict (distance within the threshold) and confidence.
     public func search(_ image: ImageSource, top: Int, metric: DistanceMetric = .cosine,
-                       threshold: Double? = nil) throws -> [SearchResult] {
+                       threshold: Double? = nil, mode: SearchMode = .exact) throws -> [SearchResult] {
         let threshold = try threshold ?? Thresholds.threshold(model: model.name, metric: metric)
         let faces = try engine.represent(image, model: model.name, options: detection)
         return try faces.map { face in
-            let hits = try store.search(face.embedding, signature: signature, metric: metric, limit: .top(top))
+            let hits = try store.search(face.embedding, signature: signature, metric: metric, limit: .top(top), mode: mode)
             return SearchResult(facialArea: face.facialArea, matches: hits.map { hit in
                 let verified = hit.distance <= threshold
                 return Match(id: hit.id, identity: hit.identity, distance: hit.distance, threshold: threshold, verified: verified,

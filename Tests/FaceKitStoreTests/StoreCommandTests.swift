@@ -1,9 +1,10 @@
+import FaceKitStore
 import Foundation
 import XCTest
 
 /// register, search, delete and identities through the binary, on one
-/// temporary store file.
-final class StoreCommandTests: XCTestCase {
+/// temporary store file; PostgresStoreCommandTests runs them on PostgreSQL.
+class StoreCommandTests: XCTestCase {
     var directory: URL!
     var store: String { directory.appendingPathComponent("faces.sqlite").path }
 
@@ -85,5 +86,21 @@ final class StoreCommandTests: XCTestCase {
         XCTAssertEqual(missing.status, 0, missing.stderr)
         XCTAssertTrue(missing.stderr.contains("skipped"), missing.stderr)
         XCTAssertEqual(try identities(), ["carol": 1])
+    }
+}
+
+/// The same commands with `--store postgres://...`, on a new database per test.
+final class PostgresStoreCommandTests: StoreCommandTests {
+    var database: (name: String, url: String)!
+    override var store: String { database.url }
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        database = try PostgresServer.scratch()
+    }
+
+    override func tearDownWithError() throws {
+        if let database { try? PostgresVectorStore.dropDatabase(named: database.name, server: try PostgresServer.url()) }
+        try super.tearDownWithError()
     }
 }

@@ -1,0 +1,151 @@
+import FaceKit
+import Foundation
+
+/// The store benchmark: insert rate, exact and ANN top-k latency, ANN
+/// recall against exact, and size on disk, on synthetic vectors.
+///
+/// The vectors imitate face embeddings rather than uniform noise: people
+/// (random unit centres) with several faces each, spread so that two faces
+/// of one person have a cosine similarity of about 0.75 and two people about
+/// 0, as SFace gives on deepface's master.csv (0.77 and 0.14). Each query is
+/// a new face of a stored person, so its top 10 holds that person's faces
+/// and then the nearest strangers: the part an ANN index finds hardest.
+public struct StoreBenchmark: Sendable {
+    public var count: Int
+    public var dimensions: Int
+    public var facesPerPerson = 5
+    public var queries = 200
+    public var k = 10
+    public var batch = 10_000
+    public var seed: UInt64 = 42
+
+    public init(count: Int, dimensions: Int) {
+        self.count = count
+        self.dimensions = dimensions
+    }
+
+    public struct Result: Sendable {
+        public var count = 0
+        public var dimensions = 0
+        public var insertSeconds = 0.0
+        public var insertsPerSecond: Double { insertSeconds > 0 ? Double(count) / insertSeconds : 0 }
+        /// The first exact search, which loads the matrix.
+        public var exactLoadSeconds = 0.0
+        public var exactP50 = 0.0, exactP99 = 0.0
+        /// The first ANN search, which builds (or catches up) the index.
+        public var annBuildSeconds = 0.0
+        public var annMode = SearchMode.ann
+        public var annNote: String?
+        public var annP50 = 0.0, annP99 = 0.0
+        public var recallAt10 = 0.0
+        public var bytesOnDisk: Int64 = 0
+    }
+
+    public var signature: PipelineSignature {
+        PipelineSignature(model: "bench\(dimensions)", modelSHA256: "synthetic-seed-\(seed)", dimensions: dimensions,
+                          detector: "none", align: false, alignment: "none", expandPercentage: 0)
+    }
+
+    /// A tiny fixed generator (SplitMix64 + Box-Muller), so every run and
+    /// both stores see the same vectors.
+    struct Generator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E3779B97F4A7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+            z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+            return z ^ (z >> 31)
+        }
+        mutating func uniform() -> Double { (Double(next() >> 11) + 0.5) / Double(1 << 53) }
+        mutating func gaussian() -> Float {
+            Float((-2 * Foundation.log(uniform())).squareRoot() * Foundation.cos(2 * Double.pi * uniform()))
+        }
+    }
+
+    func centre(_ person: Int) -> [Float] {
+        var g = Generator(state: seed &+ UInt64(person) &* 0x51_7CC1_B727_220A)
+        var v = (0..<dimensions).map { _ in g.gaussian() }
+        let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        for i in v.indices { v[i] /= norm }
+        return v
+    }
+
+    /// Face `index` of a person: centre plus noise of total length ~0.58,
+    /// which puts two faces of one person at cosine ~0.75.
+    func face(person: Int, index: Int) -> [Float] {
+        var g = Generator(state: seed ^ (UInt64(person) << 20 | UInt64(index)) &* 0x2545F4914F6CDD1D)
+        let sigma = Float((1.0 / (3.0 * Double(dimensions))).squareRoot())
+        return centre(person).map { $0 + sigma * g.gaussian() }
+    }
+
+    public func run(_ store: any VectorStore, diskUsage: () throws -> Int64,
+                    log: (String) -> Void = { _ in }) throws -> Result {
+        var result = Result()
+        result.count = count
+        result.dimensions = dimensions
+        let people = max(1, count / facesPerPerson)
+        let sig = signature
+
+        let insertStart = Date()
+        var added = 0
+        while added < count {
+            let n = min(batch, count - added)
+            let records = (added..<(added + n)).map { i in
+                FaceRecord(identity: "person\(i / facesPerPerson)", embedding: face(person: i / facesPerPerson, index: i % facesPerPerson))
+            }
+            try store.add(records, signature: sig)
+            added += n
+            if added % (batch * 10) == 0 || added == count {
+                log("inserted \(added)/\(count) (\(Int(Double(added) / Date().timeIntervalSince(insertStart))) rows/s)")
+            }
+        }
+        result.insertSeconds = Date().timeIntervalSince(insertStart)
+
+        var g = Generator(state: seed ^ 0xABCDEF)
+        let queryVectors = (0..<queries).map { q in face(person: Int(g.next() % UInt64(people)), index: facesPerPerson + q) }
+
+        var start = Date()
+        var exact = [try store.search(queryVectors[0], signature: sig, metric: .cosine, limit: .top(k), mode: .exact)]
+        result.exactLoadSeconds = Date().timeIntervalSince(start)
+        var times: [Double] = []
+        for q in queryVectors.dropFirst() {
+            start = Date()
+            exact.append(try store.search(q, signature: sig, metric: .cosine, limit: .top(k), mode: .exact))
+            times.append(Date().timeIntervalSince(start))
+        }
+        (result.exactP50, result.exactP99) = Self.percentiles(times)
+        log("exact: first \(result.exactLoadSeconds) s, p50 \(result.exactP50 * 1000) ms")
+
+        let plan = try store.searchPlan(.ann, signature: sig, metric: .cosine, limit: .top(k))
+        result.annMode = plan.mode
+        result.annNote = plan.note
+        start = Date()
+        var ann = [try store.search(queryVectors[0], signature: sig, metric: .cosine, limit: .top(k), mode: .ann)]
+        result.annBuildSeconds = Date().timeIntervalSince(start)
+        times = []
+        for q in queryVectors.dropFirst() {
+            start = Date()
+            ann.append(try store.search(q, signature: sig, metric: .cosine, limit: .top(k), mode: .ann))
+            times.append(Date().timeIntervalSince(start))
+        }
+        (result.annP50, result.annP99) = Self.percentiles(times)
+        var found = 0, wanted = 0
+        for (e, a) in zip(exact, ann) {
+            let truth = Set(e.map(\.id))
+            wanted += truth.count
+            found += a.filter { truth.contains($0.id) }.count
+        }
+        result.recallAt10 = wanted > 0 ? Double(found) / Double(wanted) : 0
+        log("ann: first \(result.annBuildSeconds) s, p50 \(result.annP50 * 1000) ms, recall \(result.recallAt10)")
+        result.bytesOnDisk = try diskUsage()
+        return result
+    }
+
+    static func percentiles(_ times: [Double]) -> (Double, Double) {
+        guard !times.isEmpty else { return (0, 0) }
+        let sorted = times.sorted()
+        func at(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int((p * Double(sorted.count - 1)).rounded()))] }
+        return (at(0.5), at(0.99))
+    }
+}
