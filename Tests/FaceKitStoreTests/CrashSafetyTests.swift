@@ -116,6 +116,37 @@ final class PostgresCrashSafetyTests: CrashSafetyTests {
         return try PostgresVectorStore.createDatabase(named: name, server: try PostgresServer.url())
     }
 
+    /// A killed client's half-sent COPY must die with its connection: the
+    /// server rolls it back and no session of it stays open holding locks.
+    func testAKilledEnrolmentLeavesNoSessionBehind() throws {
+        let store = try storeArgument()
+        try Self.killMidway(["register", "--from", folder.path, "--detector", "yunet", "--store", store],
+                            after: "16/\(Self.images.count)")
+        let pg = try PostgresVectorStore(url: store)
+        var open = -1
+        for _ in 0..<50 {
+            open = try pg.withConnection { connection in
+                Int(try connection.query("""
+                    SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+                      AND state IS NOT NULL AND state <> 'idle'
+                    """).first?[0] ?? "") ?? -1
+            }
+            if open == 0 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTAssertEqual(open, 0)
+        // Every face in the store belongs to a ledger entry committed with it.
+        let sig = try signature
+        let ledger = try pg.ledger(signature: sig, under: "")
+        let orphans = try pg.withConnection { connection in
+            Int(try connection.query("""
+                SELECT count(*) FROM face f WHERE NOT EXISTS (SELECT 1 FROM indexed_file i WHERE i.path = f.source_path)
+                """).first?[0] ?? "") ?? -1
+        }
+        XCTAssertEqual(orphans, 0)
+        XCTAssertGreaterThanOrEqual(ledger.count, 16)
+    }
+
     override func tearDownWithError() throws {
         for name in databases { try? PostgresVectorStore.dropDatabase(named: name, server: try PostgresServer.url()) }
         try super.tearDownWithError()

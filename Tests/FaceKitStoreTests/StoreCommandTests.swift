@@ -103,4 +103,23 @@ final class PostgresStoreCommandTests: StoreCommandTests {
         if let database { try? PostgresVectorStore.dropDatabase(named: database.name, server: try PostgresServer.url()) }
         try super.tearDownWithError()
     }
+
+    func testAServerThatDoesNotAnswerIsAClearError() throws {
+        let refused = try Fixtures.facekit(["identities", "--store", "postgres://facekit:secret@127.0.0.1:1/nowhere"])
+        XCTAssertEqual(refused.status, 70, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("cannot connect"), refused.stderr)
+        XCTAssertFalse(refused.stderr.contains("secret"), "the password must not be printed: \(refused.stderr)")
+        let other = try Fixtures.facekit(["identities", "--store", "mysql://localhost/faces"])
+        XCTAssertEqual(other.status, 65, other.stderr)
+    }
+
+    func testSearchANNOnPostgresUsesTheIndexAndAgreesWithExact() throws {
+        XCTAssertEqual(try run(["register", Fixtures.image("img1.jpg"), Fixtures.image("img2.jpg"), "--identity", "alice"]).status, 0)
+        XCTAssertEqual(try run(["register", Fixtures.image("img3.jpg"), "--identity", "bob"]).status, 0)
+        let exact = try run(["search", Fixtures.image("img4.jpg"), "--json", "--exact"])
+        let ann = try run(["search", Fixtures.image("img4.jpg"), "--json", "--ann"])
+        XCTAssertEqual(ann.status, 0, ann.stderr)
+        XCTAssertFalse(ann.stderr.contains("note:"), ann.stderr)
+        XCTAssertEqual(ann.stdout, exact.stdout)
+    }
 }
