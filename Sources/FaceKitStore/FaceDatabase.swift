@@ -90,6 +90,96 @@ public final class FaceDatabase: Sendable {
             .refresh(progress: progress)
     }
 
+    public struct ReindexReport: Sendable {
+        /// Faces moved to the current pipeline.
+        public var reindexed = 0
+        /// Faces left under their old pipeline, with the reason (no source
+        /// image kept, the image is gone or changed, no matching face found).
+        public var kept: [(id: Int64, identity: String, reason: String)] = []
+        public var images = 0
+        public var seconds: TimeInterval = 0
+    }
+
+    /// Recomputes, under this pipeline, every face of this model stored under
+    /// an older one (other weights, detector, alignment or FaceKit version):
+    /// from its source image, when that image is still there with the same
+    /// SHA-256. Each face keeps its identity, source path and hash; its box
+    /// is the new detection that overlaps the old box most. Each image's
+    /// faces swap in one transaction, so a killed reindex resumes where it
+    /// stopped and never leaves a face in both pipelines or in neither.
+    public func reindex(progress: (FolderIndex.Progress) -> Void = { _ in }) throws -> ReindexReport {
+        let start = Date()
+        var report = ReindexReport()
+        let stale = try store.staleFaces(model: model.name, current: signature)
+        var byImage: [String: [StaleFace]] = [:]
+        for face in stale {
+            guard let path = face.sourcePath, face.sourceSHA256 != nil else {
+                report.kept.append((face.id, face.identity, "no source image was kept (privacy, or not a file)"))
+                continue
+            }
+            byImage[path, default: []].append(face)
+        }
+        let paths = byImage.keys.sorted()
+        report.images = paths.count
+        guard !paths.isEmpty else { report.seconds = Date().timeIntervalSince(start); return report }
+        try engine.prepare(detector: detection.detector, models: [model.name])
+        let batchSize = max(16, engine.workers * 8)
+        var done = 0
+        for batchStart in stride(from: 0, to: paths.count, by: batchSize) {
+            let batch = Array(paths[batchStart..<min(batchStart + batchSize, paths.count)])
+            var usable: [String] = []
+            for path in batch {
+                let faces = byImage[path]!
+                let current = try? ModelStore.sha256(ofFile: path)
+                if current == nil || current != faces[0].sourceSHA256 {
+                    let reason = current == nil ? "source image \(path) is gone" : "source image \(path) changed since it was registered"
+                    report.kept += faces.map { ($0.id, $0.identity, reason) }
+                } else {
+                    usable.append(path)
+                }
+            }
+            let results = engine.embedAll(usable.map { ImageSource.path($0) }, models: [model], options: detection)
+            for (path, result) in zip(usable, results) {
+                let faces = byImage[path]!
+                guard case .success(let embedded) = result else {
+                    if case .failure(let error) = result { report.kept += faces.map { ($0.id, $0.identity, error.description) } }
+                    continue
+                }
+                var oldIDs: [Int64] = []
+                var records: [FaceRecord] = []
+                for face in faces {
+                    let best = embedded.faces.max { Self.overlap($0.facialArea, face.facialArea) < Self.overlap($1.facialArea, face.facialArea) }
+                    guard let best, Self.overlap(best.facialArea, face.facialArea) >= 0.3 else {
+                        report.kept.append((face.id, face.identity, "no face of \(path) overlaps its stored box under the new pipeline"))
+                        continue
+                    }
+                    oldIDs.append(face.id)
+                    records.append(FaceRecord(identity: face.identity, embedding: best.embeddings[model.name]!, sourcePath: path,
+                                              sourceSHA256: face.sourceSHA256, facialArea: best.facialArea,
+                                              faceConfidence: best.confidence))
+                }
+                if !records.isEmpty {
+                    try store.replace(oldIDs, with: records, signature: signature)
+                    report.reindexed += records.count
+                }
+            }
+            done += batch.count
+            progress(FolderIndex.Progress(done: done, total: paths.count, elapsed: Date().timeIntervalSince(start),
+                                          failures: report.kept.count))
+        }
+        report.seconds = Date().timeIntervalSince(start)
+        return report
+    }
+
+    /// Intersection over union of two boxes.
+    static func overlap(_ a: FacialArea, _ b: FacialArea) -> Double {
+        let w = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+        let h = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+        let inter = Double(w * h)
+        let union = Double(a.w * a.h + b.w * b.h) - inter
+        return union > 0 ? inter / union : 0
+    }
+
     public struct SearchResult: Sendable {
         public let facialArea: FacialArea
         public let matches: [Match]

@@ -341,6 +341,31 @@ extension SQLiteVectorStore {
     }
 }
 
+// MARK: reindex
+
+extension SQLiteVectorStore {
+    public func staleFaces(model: String, current: PipelineSignature) throws -> [StaleFace] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT face.id, face.identity, face.source_path, face.source_sha256, face.x, face.y, face.w, face.h, signature.key
+                FROM face JOIN signature ON signature.id = face.signature_id
+                WHERE signature.model = ? AND signature.key <> ? ORDER BY face.id
+                """, arguments: [model, current.key]).map { row in
+                StaleFace(id: row[0], identity: row[1], sourcePath: row[2], sourceSHA256: row[3],
+                          facialArea: FacialArea(x: row[4], y: row[5], w: row[6], h: row[7]), signatureKey: row[8])
+            }
+        }
+    }
+
+    @discardableResult
+    public func replace(_ oldIDs: [Int64], with records: [FaceRecord], signature: PipelineSignature) throws -> [Int64] {
+        try write { db in
+            for id in oldIDs { try db.execute(sql: "DELETE FROM face WHERE id = ?", arguments: [id]) }
+            return try insert(records, signatureID: try signatureID(signature, db), dimensions: signature.dimensions, db)
+        }
+    }
+}
+
 // MARK: ANN
 
 extension SQLiteVectorStore {

@@ -115,9 +115,29 @@ public protocol VectorStore: Sendable {
     /// and its ledger entry written.
     func commit(_ updates: [LedgerUpdate], signature: PipelineSignature) throws
 
+    /// Faces of `model` stored under any pipeline but `current`: what
+    /// `reindex` recomputes.
+    func staleFaces(model: String, current: PipelineSignature) throws -> [StaleFace]
+
+    /// In one transaction: the faces `oldIDs` removed and `records` added
+    /// under `signature` (reindex's swap; nothing is ever half-swapped).
+    @discardableResult
+    func replace(_ oldIDs: [Int64], with records: [FaceRecord], signature: PipelineSignature) throws -> [Int64]
+
     /// In one transaction: files gone from disk lose their faces and entries;
     /// files touched but unchanged get their new size and mtime.
     func reconcile(removed: [String], touched: [LedgerEntry], signature: PipelineSignature) throws
+}
+
+/// A face stored under an older pipeline of its model.
+public struct StaleFace: Sendable, Equatable {
+    public var id: Int64
+    public var identity: String
+    public var sourcePath: String?
+    public var sourceSHA256: String?
+    public var facialArea: FacialArea
+    /// The key of the pipeline it was computed under.
+    public var signatureKey: String
 }
 
 /// What a store remembers of one indexed image file.

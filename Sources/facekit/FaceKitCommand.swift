@@ -13,5 +13,5 @@ struct FaceKitCommand: AsyncParsableCommand {
         """,
         version: FaceKitVersion.string,
         subcommands: [Verify.self, Represent.self, Extract.self, Evaluate.self, Find.self, Register.self, Search.self,
-                      Delete.self, Identities.self, BenchStore.self, Models.self, Serve.self])
+                      Delete.self, Identities.self, Reindex.self, BenchStore.self, Models.self, Serve.self])
 }

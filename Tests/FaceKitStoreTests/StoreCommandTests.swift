@@ -80,6 +80,30 @@ class StoreCommandTests: XCTestCase {
         XCTAssertEqual(try identities(), ["first": images.count, "second": images.count])
     }
 
+    func testReindexMovesFacesToTheCurrentPipelineKeepingPathAndIdentity() throws {
+        // Registered under the opencv detector; the current pipeline is yunet's.
+        let image = Fixtures.image("img1.jpg")
+        XCTAssertEqual(try run(["register", image, Fixtures.image("img2.jpg"), "--identity", "alice", "--detector", "opencv"]).status, 0)
+        XCTAssertEqual(try run(["register", Fixtures.image("img3.jpg"), "--identity", "bob", "--detector", "opencv", "--privacy"]).status, 0)
+        let before = try run(["search", Fixtures.image("img4.jpg"), "--json", "--detector", "yunet"])
+        XCTAssertEqual(before.status, 0, before.stderr)
+        XCTAssertFalse(before.stdout.contains("alice"), "another pipeline's faces must not be searched: \(before.stdout)")
+
+        let reindex = try run(["reindex", "--detector", "yunet"])
+        XCTAssertEqual(reindex.status, 0, reindex.stderr)
+        XCTAssertTrue(reindex.stdout.contains("reindexed 2 face(s) from 2 image(s)"), reindex.stdout)
+        XCTAssertTrue(reindex.stderr.contains("(bob) under its old pipeline: no source image was kept"), reindex.stderr)
+
+        let after = try run(["search", Fixtures.image("img4.jpg"), "--json", "--detector", "yunet", "--top", "5"])
+        let faces = try XCTUnwrap(try json(after) as? [[String: Any]])
+        let matches = try XCTUnwrap(faces.first?["matches"] as? [[String: Any]])
+        XCTAssertEqual(matches.map { $0["identity"] as? String }, ["alice", "alice"])
+        XCTAssertTrue(matches.contains { $0["source_path"] as? String == image }, "\(matches)")
+        let old = try run(["search", Fixtures.image("img4.jpg"), "--json", "--detector", "opencv"])
+        XCTAssertFalse(old.stdout.contains("alice"), old.stdout)
+        XCTAssertTrue(try run(["reindex", "--detector", "yunet"]).stdout.contains("reindexed 0 face(s)"))
+    }
+
     func testAnImageWithoutAFaceIsReportedNotRegistered() throws {
         let missing = try run(["register", Fixtures.image("img1.jpg"), directory.appendingPathComponent("none.jpg").path,
                                "--identity", "carol"])

@@ -328,6 +328,34 @@ public final class PostgresVectorStore: VectorStore {
         }
     }
 
+    // MARK: reindex
+
+    public func staleFaces(model: String, current: PipelineSignature) throws -> [StaleFace] {
+        try withConnection { connection in
+            try connection.query("""
+                SELECT face.id, face.identity, face.source_path, face.source_sha256, face.x, face.y, face.w, face.h, signature.key
+                FROM face JOIN signature ON signature.id = face.signature_id
+                WHERE signature.model = $1 AND signature.key <> $2 ORDER BY face.id
+                """, [model, current.key]).rows.map { row in
+                StaleFace(id: Int64(row[0] ?? "") ?? 0, identity: row[1] ?? "", sourcePath: row[2], sourceSHA256: row[3],
+                          facialArea: FacialArea(x: Int(row[4] ?? "") ?? 0, y: Int(row[5] ?? "") ?? 0,
+                                                 w: Int(row[6] ?? "") ?? 0, h: Int(row[7] ?? "") ?? 0),
+                          signatureKey: row[8] ?? "")
+            }
+        }
+    }
+
+    @discardableResult
+    public func replace(_ oldIDs: [Int64], with records: [FaceRecord], signature: PipelineSignature) throws -> [Int64] {
+        try transaction { connection in
+            if !oldIDs.isEmpty {
+                try connection.query("DELETE FROM face WHERE id = ANY($1::bigint[])",
+                                     ["{" + oldIDs.map(String.init).joined(separator: ",") + "}"])
+            }
+            return try insert(records, signatureID: try signatureID(signature, connection), dimensions: signature.dimensions, connection)
+        }
+    }
+
     // MARK: exact
 
     /// The signature's vectors as a matrix, current as of one snapshot: the
