@@ -67,17 +67,31 @@ struct ExactIndex: Sendable {
         }
         guard count > 0, limit.top.map({ $0 > 0 }) ?? true else { return [] }
         let bound = limit.maxDistance.map { Float($0) + Self.margin } ?? .infinity
-        var candidates: [(row: Int, approx: Float)] = []
-        if let k = limit.top {
-            var heap = BoundedMaxHeap(capacity: k + Self.extra)
-            scan(query, metric: metric) { r, d in
-                if d <= bound { heap.insert(d, r) }
+        // Large matrices are scanned in one slice per core, each keeping its
+        // own candidates; the slices' candidates are merged before rescoring.
+        let slices = count >= Self.parallelThreshold ? max(1, ProcessInfo.processInfo.activeProcessorCount) : 1
+        let perSlice = (count + slices - 1) / slices
+        let found = Locked<[(row: Int, approx: Float)]>([])
+        DispatchQueue.concurrentPerform(iterations: slices) { slice in
+            let rows = (slice * perSlice)..<min(count, (slice + 1) * perSlice)
+            var local: [(row: Int, approx: Float)] = []
+            if let k = limit.top {
+                var heap = BoundedMaxHeap(capacity: k + Self.extra)
+                scan(query, metric: metric, rows: rows) { r, d in
+                    if d <= bound { heap.insert(d, r) }
+                }
+                local = heap.elements.map { ($0.row, $0.value) }
+            } else {
+                scan(query, metric: metric, rows: rows) { r, d in
+                    if d <= bound { local.append((r, d)) }
+                }
             }
-            candidates = heap.elements.map { ($0.row, $0.value) }
-        } else {
-            scan(query, metric: metric) { r, d in
-                if d <= bound { candidates.append((r, d)) }
-            }
+            found.withLock { $0 += local }
+        }
+        var candidates = found.withLock { $0 }
+        if let k = limit.top, candidates.count > k + Self.extra {
+            candidates.sort { $0.approx != $1.approx ? $0.approx < $1.approx : $0.row < $1.row }
+            candidates.removeLast(candidates.count - (k + Self.extra))
         }
         var scored = try candidates.map { c in (row: c.row, distance: try metric.distance(query, row(c.row))) }
         if let maxDistance = limit.maxDistance { scored.removeAll { $0.distance > maxDistance } }
@@ -87,8 +101,11 @@ struct ExactIndex: Sendable {
         return scored
     }
 
-    /// Calls `visit` with every row and its Float distance.
-    private func scan(_ query: [Float], metric: DistanceMetric, _ visit: (Int, Float) -> Void) {
+    /// Rows from which a scan is split across cores (below, one core is faster).
+    static let parallelThreshold = 50_000
+
+    /// Calls `visit` with every row of `rows` and its Float distance.
+    private func scan(_ query: [Float], metric: DistanceMetric, rows: Range<Int>, _ visit: (Int, Float) -> Void) {
         let d = dimensions
         query.withUnsafeBufferPointer { qb in
             matrix.withUnsafeBufferPointer { mb in
@@ -96,11 +113,11 @@ struct ExactIndex: Sendable {
                     let q = qb.baseAddress!, m = mb.baseAddress!
                     switch metric {
                     case .euclidean:
-                        for r in 0..<count { visit(r, Self.squaredDistance(q, m + r * d, d).squareRoot()) }
+                        for r in rows { visit(r, Self.squaredDistance(q, m + r * d, d).squareRoot()) }
                     case .cosine, .euclideanL2, .angular:
                         let qn = Self.dot(q, q, d).squareRoot()
                         let qInverse: Float = qn > 0 ? 1 / qn : 0
-                        for r in 0..<count {
+                        for r in rows {
                             let cosine = min(1, max(-1, Self.dot(q, m + r * d, d) * qInverse * inv[r]))
                             visit(r, Self.distance(cosine: cosine, metric: metric))
                         }

@@ -16,7 +16,22 @@ public final class SQLiteVectorStore: VectorStore {
     private let anns = Locked<[Int64: ANNState]>([:])
     /// One catch-up of an ANN index at a time in this process.
     private let annSync = NSLock()
-    public let annOptions: ANNOptions
+    private let annSettings: Locked<ANNOptions>
+    /// The ANN options; changing the search depth applies to loaded indexes.
+    public var annOptions: ANNOptions { annSettings.withLock { $0 } }
+
+    /// Sets how wide ANN searches look (IVF lists probed, HNSW efSearch),
+    /// for indexes loaded now and later: the benchmark's sweep.
+    public func setANNDepth(probeFraction: Double? = nil, efSearch: Int? = nil) throws {
+        let options = annSettings.withLock { options -> ANNOptions in
+            if let probeFraction { options.probeFraction = probeFraction }
+            if let efSearch { options.efSearch = efSearch }
+            return options
+        }
+        for state in anns.withLock({ Array($0.values) }) {
+            if let index = state.index { try index.setDepth(options.depth(lists: index.lists)) }
+        }
+    }
 
     struct ANNState {
         /// nil: too few vectors for an index at this generation.
@@ -31,7 +46,7 @@ public final class SQLiteVectorStore: VectorStore {
     /// up to date.
     public init(path: String, ann: ANNOptions = ANNOptions()) throws {
         self.path = path
-        self.annOptions = ann
+        self.annSettings = Locked(ann)
         var config = Configuration()
         // Another process may hold the write lock for a whole batch; wait
         // rather than fail.

@@ -36,9 +36,15 @@ public struct StoreBenchmark: Sendable {
         public var annBuildSeconds = 0.0
         public var annMode = SearchMode.ann
         public var annNote: String?
-        public var annP50 = 0.0, annP99 = 0.0
-        public var recallAt10 = 0.0
+        /// One entry per search setting swept (lists probed, ef_search).
+        public var ann: [ANNMeasurement] = []
         public var bytesOnDisk: Int64 = 0
+    }
+
+    public struct ANNMeasurement: Sendable {
+        public var setting: String
+        public var p50 = 0.0, p99 = 0.0
+        public var recallAt10 = 0.0
     }
 
     public var signature: PipelineSignature {
@@ -79,8 +85,10 @@ public struct StoreBenchmark: Sendable {
         return centre(person).map { $0 + sigma * g.gaussian() }
     }
 
-    public func run(_ store: any VectorStore, diskUsage: () throws -> Int64,
-                    log: (String) -> Void = { _ in }) throws -> Result {
+    /// `annSettings` are labels handed to `configure` before each ANN
+    /// measurement (the index is built once, then searched at each setting).
+    public func run(_ store: any VectorStore, diskUsage: () throws -> Int64, annSettings: [String] = ["default"],
+                    configure: (String) throws -> Void = { _ in }, log: (String) -> Void = { _ in }) throws -> Result {
         var result = Result()
         result.count = count
         result.dimensions = dimensions
@@ -121,23 +129,29 @@ public struct StoreBenchmark: Sendable {
         result.annMode = plan.mode
         result.annNote = plan.note
         start = Date()
-        var ann = [try store.search(queryVectors[0], signature: sig, metric: .cosine, limit: .top(k), mode: .ann)]
+        _ = try store.search(queryVectors[0], signature: sig, metric: .cosine, limit: .top(k), mode: .ann)
         result.annBuildSeconds = Date().timeIntervalSince(start)
-        times = []
-        for q in queryVectors.dropFirst() {
-            start = Date()
-            ann.append(try store.search(q, signature: sig, metric: .cosine, limit: .top(k), mode: .ann))
-            times.append(Date().timeIntervalSince(start))
+        for setting in annSettings {
+            try configure(setting)
+            var measured = ANNMeasurement(setting: setting)
+            var ann: [[StoredMatch]] = []
+            times = []
+            for q in queryVectors {
+                start = Date()
+                ann.append(try store.search(q, signature: sig, metric: .cosine, limit: .top(k), mode: .ann))
+                times.append(Date().timeIntervalSince(start))
+            }
+            (measured.p50, measured.p99) = Self.percentiles(times)
+            var found = 0, wanted = 0
+            for (e, a) in zip(exact, ann) {
+                let truth = Set(e.map(\.id))
+                wanted += truth.count
+                found += a.filter { truth.contains($0.id) }.count
+            }
+            measured.recallAt10 = wanted > 0 ? Double(found) / Double(wanted) : 0
+            log("ann \(setting): p50 \(measured.p50 * 1000) ms, p99 \(measured.p99 * 1000) ms, recall@10 \(measured.recallAt10)")
+            result.ann.append(measured)
         }
-        (result.annP50, result.annP99) = Self.percentiles(times)
-        var found = 0, wanted = 0
-        for (e, a) in zip(exact, ann) {
-            let truth = Set(e.map(\.id))
-            wanted += truth.count
-            found += a.filter { truth.contains($0.id) }.count
-        }
-        result.recallAt10 = wanted > 0 ? Double(found) / Double(wanted) : 0
-        log("ann: first \(result.annBuildSeconds) s, p50 \(result.annP50 * 1000) ms, recall \(result.recallAt10)")
         result.bytesOnDisk = try diskUsage()
         return result
     }

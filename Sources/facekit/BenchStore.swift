@@ -34,17 +34,21 @@ struct BenchStore: ParsableCommand {
     @Option(help: "Embedded store ANN kind: ivf or hnsw.")
     var annKind: String = "ivf"
 
-    @Option(help: "IVF: fraction of the lists probed.")
-    var probeFraction: Double = ANNOptions().probeFraction
+    @Option(help: "Embedded IVF: fractions of the lists probed, comma-separated (each measured on one build).")
+    var probeFractions: String = "\(ANNOptions().probeFraction)"
 
-    @Option(help: "HNSW (faiss) efSearch.")
-    var efSearch: Int = ANNOptions().efSearch
+    @Option(help: "Embedded HNSW (faiss): efSearch values, comma-separated.")
+    var efSearches: String = "\(ANNOptions().efSearch)"
 
-    @Option(help: "pgvector hnsw.ef_search.")
-    var pgEfSearch: Int = 200
+    @Option(help: "pgvector hnsw.ef_search values, comma-separated.")
+    var pgEfSearches: String = "200"
 
     @Flag(help: "Keep the scratch stores.")
     var keep = false
+
+    func list(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
 
     func run() throws {
         try Failure.run {
@@ -68,33 +72,44 @@ struct BenchStore: ParsableCommand {
                         let result: StoreBenchmark.Result
                         switch storeName {
                         case "sqlite":
-                            let options = ANNOptions(kind: kind, probeFraction: probeFraction, efSearch: efSearch)
-                            let store = try SQLiteVectorStore(path: folder.appendingPathComponent("bench-\(count)-\(d).sqlite").path, ann: options)
-                            result = try bench.run(store, diskUsage: store.diskUsage, log: log)
+                            let store = try SQLiteVectorStore(path: folder.appendingPathComponent("bench-\(count)-\(d).sqlite").path,
+                                                              ann: ANNOptions(kind: kind))
+                            let settings = kind == .ivf ? list(probeFractions).map { "nprobe=\($0)*lists" }
+                                                        : list(efSearches).map { "efSearch=\($0)" }
+                            result = try bench.run(store, diskUsage: store.diskUsage, annSettings: settings, configure: { label in
+                                let value = String(label.split(separator: "=")[1].split(separator: "*")[0])
+                                if kind == .ivf { try store.setANNDepth(probeFraction: Double(value)) }
+                                else { try store.setANNDepth(efSearch: Int(value)) }
+                            }, log: log)
                         case "postgres":
                             let name = "facekit_bench_\(count)_\(d)"
                             let url = try PostgresVectorStore.createDatabase(named: name, server: postgres!)
-                            let store = try PostgresVectorStore(url: url, efSearch: pgEfSearch)
-                            result = try bench.run(store, diskUsage: store.diskUsage, log: log)
+                            let store = try PostgresVectorStore(url: url)
+                            result = try bench.run(store, diskUsage: store.diskUsage,
+                                                   annSettings: list(pgEfSearches).map { "ef_search=\($0)" }, configure: { label in
+                                try store.setEfSearch(Int(label.split(separator: "=")[1]) ?? 200)
+                            }, log: log)
                             if !keep { try PostgresVectorStore.dropDatabase(named: name, server: postgres!) }
                         default:
                             throw FaceKitError.invalidInput("unknown store \(storeName): sqlite or postgres")
                         }
                         if let note = result.annNote { log("note: \(note)") }
-                        let row = [storeName, "\(count)", "\(d)", Output.fixed(result.insertsPerSecond, 0),
-                                   Output.fixed(result.exactLoadSeconds, 2), Output.fixed(result.exactP50 * 1000, 2),
-                                   Output.fixed(result.exactP99 * 1000, 2), Output.fixed(result.annBuildSeconds, 1),
-                                   Output.fixed(result.annP50 * 1000, 2), Output.fixed(result.annP99 * 1000, 2),
-                                   Output.fixed(result.recallAt10, 4), result.annMode.rawValue,
-                                   Output.fixed(Double(result.bytesOnDisk) / 1_048_576, 1)]
-                        print(row.joined(separator: "\t"))
-                        rows.append(row)
+                        for ann in result.ann {
+                            let row = [storeName, "\(count)", "\(d)", Output.fixed(result.insertsPerSecond, 0),
+                                       Output.fixed(result.exactLoadSeconds, 2), Output.fixed(result.exactP50 * 1000, 2),
+                                       Output.fixed(result.exactP99 * 1000, 2), Output.fixed(result.annBuildSeconds, 1),
+                                       result.annMode == .ann ? ann.setting : "exact (see note)",
+                                       Output.fixed(ann.p50 * 1000, 2), Output.fixed(ann.p99 * 1000, 2),
+                                       Output.fixed(ann.recallAt10, 4), Output.fixed(Double(result.bytesOnDisk) / 1_048_576, 1)]
+                            print(row.joined(separator: "\t"))
+                            rows.append(row)
+                        }
                     }
                 }
             }
             print("")
             print(Output.table(["store", "vectors", "dims", "inserts/s", "load s", "exact p50 ms", "exact p99 ms",
-                                "ann build s", "ann p50 ms", "ann p99 ms", "recall@10", "ann mode", "MiB on disk"], rows))
+                                "ann build s", "ann setting", "ann p50 ms", "ann p99 ms", "recall@10", "MiB on disk"], rows))
         }
     }
 }

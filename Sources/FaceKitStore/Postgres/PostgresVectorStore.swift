@@ -28,7 +28,14 @@ public final class PostgresVectorStore: VectorStore {
     /// `hnsw.ef_search`: candidates the graph walk keeps. 40 is pgvector's
     /// default; this value reached recall@10 >= 0.99 on the benchmark's
     /// 1M-vector stores (`facekit bench store`).
-    public let efSearch: Int
+    public var efSearch: Int { efSearchSetting.withLock { $0 } }
+    private let efSearchSetting: Locked<Int>
+
+    /// Sets hnsw.ef_search for later searches: the benchmark's sweep.
+    public func setEfSearch(_ value: Int) throws {
+        guard (1...1000).contains(value) else { throw FaceKitError.invalidInput("ef_search must be within 1...1000") }
+        efSearchSetting.withLock { $0 = value }
+    }
     /// HNSW build parameters (pgvector's defaults are m 16, ef_construction 64).
     public let hnswM: Int
     public let hnswEfConstruction: Int
@@ -48,7 +55,7 @@ public final class PostgresVectorStore: VectorStore {
         guard (1...1000).contains(efSearch) else { throw FaceKitError.invalidInput("ef_search must be within 1...1000") }
         self.url = url
         self.location = Self.redacted(url)
-        self.efSearch = efSearch
+        self.efSearchSetting = Locked(efSearch)
         self.hnswM = hnswM
         self.hnswEfConstruction = hnswEfConstruction
         try withConnection { try StoreSchema.migrate($0) }
