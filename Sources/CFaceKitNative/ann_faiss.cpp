@@ -156,9 +156,20 @@ fk_status fk_ann_search(const fk_ann *ann, const float *query, int32_t k, int64_
                         fk_error *error) {
     return faiss_guarded(error, [&] {
         if (!ann || !query || k <= 0 || !ids || !similarities) throw Failure(FK_ERR_INVALID_ARGUMENT, "bad ANN arguments");
+        // One query is one thread's work: an OpenMP team for it costs more
+        // than the search, and its spinning threads stall on a busy machine.
+        // Training and adding (fk_ann_set_threads) keep every core.
+        int threads = omp_get_max_threads();
+        omp_set_num_threads(1);
         auto unit = normalised(query, 1, ann->dimensions);
         std::vector<faiss::Index::idx_t> keys(size_t(k), -1);
-        ann->index->search(1, unit.data(), k, similarities, keys.data());
+        try {
+            ann->index->search(1, unit.data(), k, similarities, keys.data());
+        } catch (...) {
+            omp_set_num_threads(threads);
+            throw;
+        }
+        omp_set_num_threads(threads);
         for (int32_t i = 0; i < k; i++) ids[i] = keys[size_t(i)];
     });
 }
