@@ -82,9 +82,10 @@ final class ANNIndex: @unchecked Sendable {
         let index = ANNIndex(handle: raw!, dimensions: dimensions)
         fk_ann_set_threads(Int32(max(1, ProcessInfo.processInfo.activeProcessorCount)))
         if fk_ann_needs_training(raw) == 1 {
-            // k-means needs a sample, not every row: 256 a list is faiss' own cap.
+            // k-means needs a sample, not every row: 64 a list (faiss wants at
+            // least 39, and caps at 256) keeps a 1M-row build to minutes.
             let lists = options.listCount(for: ids.count)
-            let sample = min(ids.count, lists * 256)
+            let sample = min(ids.count, lists * 64)
             let stride = max(1, ids.count / max(1, sample))
             var training: [Float] = []
             training.reserveCapacity(sample * dimensions)
