@@ -181,6 +181,14 @@ public final class SQLiteVectorStore: VectorStore {
     @discardableResult
     public func delete(identity: String) throws -> Int {
         try write { db in
+            // The ledger rows of the identity's images go too: they hold its
+            // file paths. A later `register --from` of a folder that still has
+            // those images enrols them again, as it would any new file.
+            try db.execute(sql: """
+                DELETE FROM indexed_file WHERE EXISTS (
+                  SELECT 1 FROM face WHERE face.identity = ? AND face.signature_id = indexed_file.signature_id
+                                       AND face.source_path = indexed_file.path)
+                """, arguments: [identity])
             try db.execute(sql: "DELETE FROM face WHERE identity = ?", arguments: [identity])
             return db.changesCount
         }

@@ -88,7 +88,8 @@ public protocol VectorStore: Sendable {
     func add(_ faces: [FaceRecord], signature: PipelineSignature) throws -> [Int64]
 
 
-    /// Removes every face of an identity, under every pipeline. Returns how many.
+    /// Removes everything about an identity: every face under every
+    /// pipeline, and the ledger entries of its images. Returns how many faces.
     @discardableResult
     func delete(identity: String) throws -> Int
 

@@ -156,6 +156,25 @@ class VectorStoreTests: XCTestCase {
                                         limit: .top(5), mode: .ann).count, 0)
     }
 
+    func testDeletingAnIdentityRemovesItsLedgerEntries() throws {
+        let store = try openStore()
+        let sig = signature(dimensions: 20)
+        let data = vectors(3, dimensions: 20, seed: 4)
+        func entry(_ path: String) -> LedgerEntry { LedgerEntry(path: path, size: 1, mtime: 2, sha256: "h-" + path) }
+        try store.commit([
+            LedgerUpdate(entry: entry("/d/alice/1.jpg"), status: .ok,
+                         records: [FaceRecord(identity: "alice", embedding: data[0], sourcePath: "/d/alice/1.jpg")]),
+            LedgerUpdate(entry: entry("/d/bob/1.jpg"), status: .ok,
+                         records: [FaceRecord(identity: "bob", embedding: data[1], sourcePath: "/d/bob/1.jpg")]),
+            LedgerUpdate(entry: entry("/d/empty.jpg"), status: .noFace, records: []),
+        ], signature: sig)
+        XCTAssertEqual(Set(try store.ledger(signature: sig, under: "/d/").keys), ["/d/alice/1.jpg", "/d/bob/1.jpg", "/d/empty.jpg"])
+        XCTAssertEqual(try store.delete(identity: "alice"), 1)
+        XCTAssertEqual(Set(try store.ledger(signature: sig, under: "/d/").keys), ["/d/bob/1.jpg", "/d/empty.jpg"])
+        XCTAssertEqual(try store.identities(signature: nil).map(\.identity), ["bob"])
+        XCTAssertEqual(try store.ledger(signature: sig, under: "/elsewhere/").count, 0)
+    }
+
     func testConcurrentWritersAndReadersOnOneStoreLoseNothing() throws {
         let sig = signature(dimensions: 20)
         let data = vectors(200, dimensions: 20, seed: 31)

@@ -202,7 +202,14 @@ public final class PostgresVectorStore: VectorStore {
 
     @discardableResult
     public func delete(identity: String) throws -> Int {
-        try withConnection { try $0.query("DELETE FROM face WHERE identity = $1", [identity]).affected }
+        // With the ledger rows of its images, as the SQLite store does.
+        try transaction { connection in
+            try connection.query("""
+                DELETE FROM indexed_file i USING face f
+                WHERE f.identity = $1 AND f.signature_id = i.signature_id AND f.source_path = i.path
+                """, [identity])
+            return try connection.query("DELETE FROM face WHERE identity = $1", [identity]).affected
+        }
     }
 
     @discardableResult
