@@ -32,6 +32,9 @@ public struct StoreBenchmark: Sendable {
         /// The first exact search, which loads the matrix.
         public var exactLoadSeconds = 0.0
         public var exactP50 = 0.0, exactP99 = 0.0
+        /// CPU time of the whole process per query (every thread), median:
+        /// what a query costs whatever else the machine is running.
+        public var exactCPU50 = 0.0
         /// The first ANN search, which builds (or catches up) the index.
         public var annBuildSeconds = 0.0
         public var annMode = SearchMode.ann
@@ -43,7 +46,7 @@ public struct StoreBenchmark: Sendable {
 
     public struct ANNMeasurement: Sendable {
         public var setting: String
-        public var p50 = 0.0, p99 = 0.0
+        public var p50 = 0.0, p99 = 0.0, cpu50 = 0.0
         public var recallAt10 = 0.0
     }
 
@@ -118,12 +121,16 @@ public struct StoreBenchmark: Sendable {
         var exact = [try store.search(queryVectors[0], signature: sig, metric: .cosine, limit: .top(k), mode: .exact)]
         result.exactLoadSeconds = Date().timeIntervalSince(start)
         var times: [Double] = []
+        var cpu: [Double] = []
         for q in queryVectors.dropFirst() {
             start = Date()
+            let cpuStart = Self.processCPU()
             exact.append(try store.search(q, signature: sig, metric: .cosine, limit: .top(k), mode: .exact))
+            cpu.append(Self.processCPU() - cpuStart)
             times.append(Date().timeIntervalSince(start))
         }
         (result.exactP50, result.exactP99) = Self.percentiles(times)
+        result.exactCPU50 = Self.percentiles(cpu).0
         log("exact: first \(result.exactLoadSeconds) s, p50 \(result.exactP50 * 1000) ms")
 
         let plan = try store.searchPlan(.ann, signature: sig, metric: .cosine, limit: .top(k))
@@ -137,12 +144,16 @@ public struct StoreBenchmark: Sendable {
             var measured = ANNMeasurement(setting: setting)
             var ann: [[StoredMatch]] = []
             times = []
+            cpu = []
             for q in queryVectors {
                 start = Date()
+                let cpuStart = Self.processCPU()
                 ann.append(try store.search(q, signature: sig, metric: .cosine, limit: .top(k), mode: .ann))
+                cpu.append(Self.processCPU() - cpuStart)
                 times.append(Date().timeIntervalSince(start))
             }
             (measured.p50, measured.p99) = Self.percentiles(times)
+            measured.cpu50 = Self.percentiles(cpu).0
             var found = 0, wanted = 0
             for (e, a) in zip(exact, ann) {
                 let truth = Set(e.map(\.id))
@@ -155,6 +166,14 @@ public struct StoreBenchmark: Sendable {
         }
         result.bytesOnDisk = try diskUsage()
         return result
+    }
+
+    /// Seconds of CPU this process has used, all threads (a PostgreSQL
+    /// server's own work is in its processes, not here).
+    static func processCPU() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
 
     static func percentiles(_ times: [Double]) -> (Double, Double) {
