@@ -25,10 +25,11 @@ class VectorStoreTests: XCTestCase {
     }
 
     /// A handle whose ANN index is used at any size and searches so wide
-    /// that it must agree with the exact search.
+    /// that it must agree with the exact search (IVF probing every list; the
+    /// HNSW kind runs the same test in SQLiteHNSWStoreTests).
     func openStoreWithWideANN() throws -> any VectorStore {
         try SQLiteVectorStore(path: directory.appendingPathComponent("faces.sqlite").path,
-                              ann: ANNOptions(probeFraction: 1, minimumCount: 0))
+                              ann: ANNOptions(kind: .ivf, probeFraction: 1, minimumCount: 0))
     }
 
     func signature(model: String = "SFace", sha: String = "a", dimensions: Int = 20) -> PipelineSignature {
@@ -265,5 +266,19 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertNotEqual(a.key, b.key)
         XCTAssertEqual(a.fileName, b.fileName)
         XCTAssertEqual(a.fileName, "ds_model_sface_detector_yunet_aligned_normalization_base_expand_0_alignment_deepface.facekit.sqlite")
+    }
+}
+
+/// The contract again with faiss' HNSW as the embedded store's ANN index
+/// (the default kind): it cannot remove vectors, so deletes rebuild it.
+final class SQLiteHNSWStoreTests: VectorStoreTests {
+    override func openStoreWithWideANN() throws -> any VectorStore {
+        try SQLiteVectorStore(path: directory.appendingPathComponent("faces.sqlite").path,
+                              ann: ANNOptions(kind: .hnsw, efSearch: 1000, minimumCount: 0))
+    }
+
+    func testDefaultANNIsHNSW() {
+        XCTAssertEqual(ANNOptions().kind, .hnsw)
+        XCTAssertEqual(ANNOptions().description(for: 1_000_000), "IDMap2,HNSW32")
     }
 }
