@@ -12,6 +12,9 @@ let imageLibraries = ["webp", "tiff"]
 // drops, so the libraries are listed by name. libblas resolves to OpenBLAS
 // through Debian's alternatives when libopenblas0-pthread is installed.
 let dlibLibraries = ["dlib", "blas", "lapack", "jpeg", "png", "z", "sqlite3", "pthread"]
+// faiss (Debian's libfaiss-dev 1.7.3) is a static C++ library with OpenMP
+// inside; the embedded store's ANN index.
+let faissLibraries = ["faiss", "gomp"]
 
 let package = Package(
     name: "FaceKit",
@@ -40,13 +43,15 @@ let package = Package(
             name: "CFaceKitNative",
             path: "Sources/CFaceKitNative",
             cxxSettings: [
-                .unsafeFlags(["-I/usr/include/opencv4",
-                                // Keras .h5: HDF5 1.10's headers (libhdf5-dev); h5.cpp opens
-                                // libhdf5_serial.so.103 on first use instead of linking it.
-                                "-I/usr/include/hdf5/serial", "-O2", "-fexceptions", "-Wno-deprecated-declarations"]),
+                // faiss' headers include omp.h, which only GCC ships here
+                // (after clang's own headers, so its intrinsics still win).
+                // Keras .h5: HDF5 1.10's headers (libhdf5-dev); h5.cpp opens
+                // libhdf5_serial.so.103 on first use instead of linking it.
+                .unsafeFlags(["-I/usr/include/opencv4", "-idirafter", "/usr/lib/gcc/x86_64-linux-gnu/12/include",
+                              "-I/usr/include/hdf5/serial", "-O2", "-fexceptions", "-Wno-deprecated-declarations"]),
                 .define("DLIB_NO_GUI_SUPPORT"),
             ],
-            linkerSettings: (openCVModules + dlibLibraries + imageLibraries + ["crypto", "dl"]).map { .linkedLibrary($0) }
+            linkerSettings: (openCVModules + faissLibraries + dlibLibraries + imageLibraries + ["crypto", "dl"]).map { .linkedLibrary($0) }
         ),
         .target(
             name: "FaceKit",
@@ -72,12 +77,16 @@ let package = Package(
             ],
             path: "Sources/FaceKitServer"
         ),
+        // libpq, for the PostgreSQL store (Debian's libpq-dev).
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         // Face databases (find, register, search) live apart from the core
-        // library, so that FaceKit itself needs no SQLite.
+        // library, so that FaceKit itself needs no SQLite or libpq.
         .target(
             name: "FaceKitStore",
             dependencies: [
                 "FaceKit",
+                "CFaceKitNative",
+                "CLibPQ",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Sources/FaceKitStore"

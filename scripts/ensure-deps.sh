@@ -12,6 +12,8 @@ packages=(
   libwebp-dev libtiff-dev            # with libjpeg and libpng, FaceKit's own image codecs
   libssl-dev                         # SHA-256 of model files
   libhdf5-dev                        # Keras .h5 weight files (HDF5 1.10)
+  libpq-dev                          # the PostgreSQL store's client (libpq)
+  libfaiss-dev                       # the embedded store's ANN index (static faiss 1.7.3)
   python3 python3-venv python3-pip   # model fetch from PyPI and its one-time conversions
   curl bzip2 ca-certificates         # model fetch from official URLs
   chromium                           # the web page's test in headless Chromium

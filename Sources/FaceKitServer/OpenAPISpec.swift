@@ -196,7 +196,7 @@ enum OpenAPISpec {
               "type": "object", "required": ["img"],
               "properties": {
                 "img": {"$ref": "#/components/schemas/Image"},
-                "search_method": {"type": "string", "enum": ["exact"], "default": "exact"}
+                "search_method": {"type": "string", "enum": ["exact", "ann"], "default": "exact"}
               }
             }]
           },

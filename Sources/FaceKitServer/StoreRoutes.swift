@@ -65,15 +65,15 @@ extension FaceKitService {
         let database = try faceDatabase(fields)
         let image = try await imageField(fields, ["img", "img_path"])
         let method = try fields.string("search_method") ?? "exact"
-        guard method == "exact" else {
-            throw APIError.badRequest("search_method '\(method)' is not supported by this server; use 'exact'")
+        guard let mode = SearchMode(rawValue: method) else {
+            throw APIError.badRequest("search_method must be 'exact' or 'ann', not '\(method)'")
         }
         let metric = try DistanceMetric.named(try fields.string("distance_metric") ?? "cosine")
         let threshold = try fields.double("threshold")
         let k = try positive(fields, "k")
         let similaritySearch = try fields.bool("similarity_search", default: false)
         let results = try await work {
-            try database.search(image, k: k, similaritySearch: similaritySearch, metric: metric, threshold: threshold)
+            try database.search(image, k: k, similaritySearch: similaritySearch, metric: metric, threshold: threshold, mode: mode)
         }
         let detection = database.detection
         return try Self.json(SearchResponse(results: results.map { face in

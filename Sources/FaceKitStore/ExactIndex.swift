@@ -17,20 +17,36 @@ struct ExactIndex: Sendable {
     var count: Int { ids.count }
 
     init(dimensions: Int, ids: [Int64], matrix: [Float], generation: Int64) {
-        precondition(matrix.count == ids.count * dimensions)
+        self.init(dimensions: dimensions, ids: ids, matrix: matrix, generation: generation,
+                  inverseNorms: Self.inverseNorms(matrix, dimensions: dimensions))
+    }
+
+    private init(dimensions: Int, ids: [Int64], matrix: [Float], generation: Int64, inverseNorms: [Float]) {
+        precondition(matrix.count == ids.count * dimensions && inverseNorms.count == ids.count)
         self.dimensions = dimensions
         self.ids = ids
         self.matrix = matrix
         self.generation = generation
-        var norms = [Float](repeating: 0, count: ids.count)
+        self.inverseNorms = inverseNorms
+    }
+
+    /// This index with rows added at the end (norms computed for those only).
+    func appending(ids newIDs: [Int64], matrix newRows: [Float], generation: Int64) -> ExactIndex {
+        ExactIndex(dimensions: dimensions, ids: ids + newIDs, matrix: matrix + newRows, generation: generation,
+                   inverseNorms: inverseNorms + Self.inverseNorms(newRows, dimensions: dimensions))
+    }
+
+    static func inverseNorms(_ matrix: [Float], dimensions: Int) -> [Float] {
+        let count = dimensions > 0 ? matrix.count / dimensions : 0
+        var norms = [Float](repeating: 0, count: count)
         matrix.withUnsafeBufferPointer { m in
-            for r in 0..<ids.count {
+            for r in 0..<count {
                 let row = m.baseAddress! + r * dimensions
-                let n = Self.dot(row, row, dimensions).squareRoot()
+                let n = dot(row, row, dimensions).squareRoot()
                 norms[r] = n > 0 ? 1 / n : 0
             }
         }
-        self.inverseNorms = norms
+        return norms
     }
 
     func row(_ r: Int) -> [Float] {
@@ -51,17 +67,31 @@ struct ExactIndex: Sendable {
         }
         guard count > 0, limit.top.map({ $0 > 0 }) ?? true else { return [] }
         let bound = limit.maxDistance.map { Float($0) + Self.margin } ?? .infinity
-        var candidates: [(row: Int, approx: Float)] = []
-        if let k = limit.top {
-            var heap = BoundedMaxHeap(capacity: k + Self.extra)
-            scan(query, metric: metric) { r, d in
-                if d <= bound { heap.insert(d, r) }
+        // Large matrices are scanned in one slice per core, each keeping its
+        // own candidates; the slices' candidates are merged before rescoring.
+        let slices = count >= Self.parallelThreshold ? max(1, ProcessInfo.processInfo.activeProcessorCount) : 1
+        let perSlice = (count + slices - 1) / slices
+        let found = Locked<[(row: Int, approx: Float)]>([])
+        DispatchQueue.concurrentPerform(iterations: slices) { slice in
+            let rows = (slice * perSlice)..<min(count, (slice + 1) * perSlice)
+            var local: [(row: Int, approx: Float)] = []
+            if let k = limit.top {
+                var heap = BoundedMaxHeap(capacity: k + Self.extra)
+                scan(query, metric: metric, rows: rows) { r, d in
+                    if d <= bound { heap.insert(d, r) }
+                }
+                local = heap.elements.map { ($0.row, $0.value) }
+            } else {
+                scan(query, metric: metric, rows: rows) { r, d in
+                    if d <= bound { local.append((r, d)) }
+                }
             }
-            candidates = heap.elements.map { ($0.row, $0.value) }
-        } else {
-            scan(query, metric: metric) { r, d in
-                if d <= bound { candidates.append((r, d)) }
-            }
+            found.withLock { $0 += local }
+        }
+        var candidates = found.withLock { $0 }
+        if let k = limit.top, candidates.count > k + Self.extra {
+            candidates.sort { $0.approx != $1.approx ? $0.approx < $1.approx : $0.row < $1.row }
+            candidates.removeLast(candidates.count - (k + Self.extra))
         }
         var scored = try candidates.map { c in (row: c.row, distance: try metric.distance(query, row(c.row))) }
         if let maxDistance = limit.maxDistance { scored.removeAll { $0.distance > maxDistance } }
@@ -71,8 +101,11 @@ struct ExactIndex: Sendable {
         return scored
     }
 
-    /// Calls `visit` with every row and its Float distance.
-    private func scan(_ query: [Float], metric: DistanceMetric, _ visit: (Int, Float) -> Void) {
+    /// Rows from which a scan is split across cores (below, one core is faster).
+    static let parallelThreshold = 50_000
+
+    /// Calls `visit` with every row of `rows` and its Float distance.
+    private func scan(_ query: [Float], metric: DistanceMetric, rows: Range<Int>, _ visit: (Int, Float) -> Void) {
         let d = dimensions
         query.withUnsafeBufferPointer { qb in
             matrix.withUnsafeBufferPointer { mb in
@@ -80,11 +113,11 @@ struct ExactIndex: Sendable {
                     let q = qb.baseAddress!, m = mb.baseAddress!
                     switch metric {
                     case .euclidean:
-                        for r in 0..<count { visit(r, Self.squaredDistance(q, m + r * d, d).squareRoot()) }
+                        for r in rows { visit(r, Self.squaredDistance(q, m + r * d, d).squareRoot()) }
                     case .cosine, .euclideanL2, .angular:
                         let qn = Self.dot(q, q, d).squareRoot()
                         let qInverse: Float = qn > 0 ? 1 / qn : 0
-                        for r in 0..<count {
+                        for r in rows {
                             let cosine = min(1, max(-1, Self.dot(q, m + r * d, d) * qInverse * inv[r]))
                             visit(r, Self.distance(cosine: cosine, metric: metric))
                         }
@@ -104,23 +137,23 @@ struct ExactIndex: Sendable {
         }
     }
 
-    // Two 8-wide accumulators keep two FMA chains in flight; the tail loop
-    // covers dimensions that are not a multiple of 8.
+    // Two 8-wide accumulators keep two chains in flight; the tail loop
+    // covers dimensions that are not a multiple of 8. Multiply then add, not
+    // addProduct: the default x86-64 target has no FMA instruction, and a
+    // fused multiply-add there is a libm call per lane (10x slower). The
+    // candidates are rescored in Double, so the rounding does not matter.
     @inline(__always)
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
         let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
         var i = 0
         while i + 16 <= n {
-            acc0.addProduct(ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self),
-                            rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
-            acc1.addProduct(ra.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self),
-                            rb.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self))
+            acc0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            acc1 += ra.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self)
             i += 16
         }
         if i + 8 <= n {
-            acc0.addProduct(ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self),
-                            rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
+            acc0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
             i += 8
         }
         var sum = (acc0 + acc1).sum()
@@ -141,14 +174,14 @@ struct ExactIndex: Sendable {
                 - rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
             let d1 = ra.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self)
                 - rb.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self)
-            acc0.addProduct(d0, d0)
-            acc1.addProduct(d1, d1)
+            acc0 += d0 * d0
+            acc1 += d1 * d1
             i += 16
         }
         if i + 8 <= n {
             let d0 = ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
                 - rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            acc0.addProduct(d0, d0)
+            acc0 += d0 * d0
             i += 8
         }
         var sum = (acc0 + acc1).sum()

@@ -24,10 +24,10 @@ struct Delete: ParsableCommand {
             let store = try storeFlags.open()
             if let identity {
                 let removed = try store.delete(identity: identity)
-                guard removed > 0 else { throw FaceKitError.invalidInput("no identity \(identity) in \(store.path)") }
+                guard removed > 0 else { throw FaceKitError.invalidInput("no identity \(identity) in \(store.location)") }
                 print("deleted \(identity): \(removed) face(s)")
             } else if let id {
-                guard try store.delete(id: id) else { throw FaceKitError.invalidInput("no face with id \(id) in \(store.path)") }
+                guard try store.delete(id: id) else { throw FaceKitError.invalidInput("no face with id \(id) in \(store.location)") }
                 print("deleted face \(id)")
             }
         }

@@ -13,7 +13,7 @@ struct FaceKitCommand: AsyncParsableCommand {
         """,
         version: FaceKitVersion.string,
         subcommands: [Verify.self, Represent.self, Extract.self, Analyze.self, Evaluate.self, Find.self, Register.self, Search.self,
-                      Delete.self, Identities.self, Models.self, Serve.self, Keras.self])
+                      Delete.self, Identities.self, Reindex.self, BenchStore.self, Models.self, Serve.self, Keras.self])
 
     static func main() async {
         ProcessMemory.releaseLargeBuffersPromptly()

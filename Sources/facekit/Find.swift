@@ -42,7 +42,7 @@ struct Find: ParsableCommand {
             progress.finish()
             for failure in report.failures { progress.write("skipped \(failure.path): \(failure.message)\n") }
             progress.write("""
-                index \(index.store.path): \(report.images) images (\(report.added) added, \(report.changed) changed, \
+                index \(index.store.location): \(report.images) images (\(report.added) added, \(report.changed) changed, \
                 \(report.removed) removed, \(report.unchanged) unchanged); processed \(report.processed) in \
                 \(Output.fixed(report.seconds, 2)) s (\(Output.fixed(report.imagesPerSecond, 1)) images/s); \(report.faces) faces\n
                 """)

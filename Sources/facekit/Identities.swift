@@ -26,7 +26,7 @@ struct Identities: ParsableCommand {
                 return
             }
             if all.isEmpty {
-                print("no identities in \(store.path)")
+                print("no identities in \(store.location)")
                 return
             }
             print(Output.table(["identity", "faces", "models"], all.map { [$0.identity, "\($0.faces)", $0.models.joined(separator: ",")] }))

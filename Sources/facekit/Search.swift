@@ -5,7 +5,14 @@ import Foundation
 
 struct Search: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Find the registered faces nearest to each face of an image (exact search).")
+        abstract: "Find the registered faces nearest to each face of an image.",
+        discussion: """
+        --exact (the default) compares the query with every stored face. --ann asks the store's \
+        approximate index (faiss IVF in the embedded store, pgvector HNSW in PostgreSQL), far faster \
+        on large stores; its candidates are scored again exactly. When an index cannot serve the \
+        request (too few faces, more than 2000 dimensions in pgvector, the euclidean metric in the \
+        embedded store) the search runs exactly and says so on stderr.
+        """)
 
     @Argument(help: "Image to search with (path or data: URI).")
     var image: String
@@ -17,6 +24,9 @@ struct Search: ParsableCommand {
     var model: String = "SFace"
 
     @OptionGroup var match: MatchFlags
+
+    @Flag(help: "Search every stored face (--exact, the default) or the approximate index (--ann).")
+    var mode: SearchMode = .exact
 
     @OptionGroup var storeFlags: StoreFlags
     @OptionGroup var detection: DetectionFlags
@@ -37,8 +47,11 @@ struct Search: ParsableCommand {
         try Failure.run {
             let database = try FaceDatabase(store: try storeFlags.open(), engine: detection.engine(), model: model,
                                             detection: try detection.options())
-            let results = try database.search(ImageSource(argument: image), top: top, metric: try match.distanceMetric(),
-                                              threshold: match.threshold)
+            let metric = try match.distanceMetric()
+            let plan = try database.store.searchPlan(mode, signature: database.signature, metric: metric, limit: .top(top))
+            if let note = plan.note { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+            let results = try database.search(ImageSource(argument: image), top: top, metric: metric,
+                                              threshold: match.threshold, mode: plan.mode)
             if json {
                 try Output.json(results.map { FaceJSON(facial_area: $0.facialArea, matches: $0.matches) })
                 return
@@ -54,3 +67,5 @@ struct Search: ParsableCommand {
         }
     }
 }
+
+extension SearchMode: EnumerableFlag {}

@@ -5,14 +5,16 @@ import Foundation
 
 /// Options of the commands that work on the face store.
 struct StoreFlags: ParsableArguments {
-    @Option(help: "Face store: a SQLite file (default $FACEKIT_HOME/faces.sqlite).")
+    @Option(help: "Face store: a SQLite file (default $FACEKIT_HOME/faces.sqlite), or postgres://USER@HOST:PORT/DB with pgvector.")
     var store: String?
 
-    func open() throws -> SQLiteVectorStore {
-        if let store, store.contains("://") {
-            throw FaceKitError.invalidInput("store \(store): only SQLite files are supported so far")
+    func open() throws -> any VectorStore {
+        guard let store else { return try SQLiteVectorStore(path: SQLiteVectorStore.defaultPath()) }
+        if PostgresVectorStore.isURL(store) { return try PostgresVectorStore(url: store) }
+        if store.contains("://") {
+            throw FaceKitError.invalidInput("store \(store): give a SQLite file path or a postgres:// URL")
         }
-        return try SQLiteVectorStore(path: store ?? SQLiteVectorStore.defaultPath())
+        return try SQLiteVectorStore(path: store)
     }
 }
 

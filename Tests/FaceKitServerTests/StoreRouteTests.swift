@@ -69,6 +69,15 @@ final class StoreRouteTests: XCTestCase {
             XCTAssertEqual(try XCTUnwrap(match["distance"] as? Double), verified.distance, accuracy: 1e-6)
             XCTAssertEqual(match["target_w"] as? Int, verified.facialAreas.img1.w)
 
+            // ANN (faiss over the same rows; candidates re-scored exactly):
+            // on two stored faces it must find what the exact scan found.
+            r = try await Self.post(client, "/search", ["img": img2, "search_method": "ann"])
+            XCTAssertEqual(r.status, .ok, r.errorMessage)
+            let ann = try XCTUnwrap(try r.object()["results"] as? [[[String: Any]]])
+            XCTAssertEqual(ann[0].map { $0["img_name"] as? String }, ["alice"])
+            XCTAssertEqual(ann[0][0]["search_method"] as? String, "ann")
+            XCTAssertEqual(try XCTUnwrap(ann[0][0]["distance"] as? Double), verified.distance, accuracy: 1e-6)
+
             // similarity_search: every stored face, nearest first, at most k.
             r = try await Self.post(client, "/search", ["img": img2, "similarity_search": true, "k": 5])
             let all = try XCTUnwrap(try r.object()["results"] as? [[[String: Any]]])
@@ -200,8 +209,8 @@ final class StoreRouteTests: XCTestCase {
                  status: .badRequest, message: "image paths are off"),
             Case(name: "search an empty store", method: .post, uri: "/search", object: ["img": img1], status: .unprocessableContent,
                  message: "no faces are registered"),
-            Case(name: "search ann", method: .post, uri: "/search", object: ["img": img1, "search_method": "ann"],
-                 status: .badRequest, message: "search_method 'ann'"),
+            Case(name: "search unknown method", method: .post, uri: "/search", object: ["img": img1, "search_method": "lsh"],
+                 status: .badRequest, message: "search_method must be 'exact' or 'ann'"),
             Case(name: "search k=0", method: .post, uri: "/search", object: ["img": img1, "k": 0], status: .badRequest,
                  message: "'k' must be at least 1"),
             Case(name: "search unknown metric", method: .post, uri: "/search", object: ["img": img1, "distance_metric": "l1"],

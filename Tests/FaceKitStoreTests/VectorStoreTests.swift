@@ -3,9 +3,11 @@ import FaceKit
 import Foundation
 import XCTest
 
-/// The SQLite store on synthetic vectors: exact answers, deletes, identities,
-/// signature isolation, and several handles on one file.
-final class VectorStoreTests: XCTestCase {
+/// The store contract on synthetic vectors: exact answers, deletes,
+/// identities, signature isolation, several handles on one store, and the
+/// ANN index kept in step with the rows. This class runs it on the SQLite
+/// store; PostgresVectorStoreTests runs the same tests on PostgreSQL.
+class VectorStoreTests: XCTestCase {
     var directory: URL!
 
     override func setUpWithError() throws {
@@ -15,6 +17,19 @@ final class VectorStoreTests: XCTestCase {
 
     override func tearDownWithError() throws {
         try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// A handle on this test's store; each call is a new handle on the same one.
+    func openStore() throws -> any VectorStore {
+        try SQLiteVectorStore(path: directory.appendingPathComponent("faces.sqlite").path)
+    }
+
+    /// A handle whose ANN index is used at any size and searches so wide
+    /// that it must agree with the exact search (IVF probing every list; the
+    /// HNSW kind runs the same test in SQLiteHNSWStoreTests).
+    func openStoreWithWideANN() throws -> any VectorStore {
+        try SQLiteVectorStore(path: directory.appendingPathComponent("faces.sqlite").path,
+                              ann: ANNOptions(kind: .ivf, probeFraction: 1, minimumCount: 0))
     }
 
     func signature(model: String = "SFace", sha: String = "a", dimensions: Int = 20) -> PipelineSignature {
@@ -30,10 +45,6 @@ final class VectorStoreTests: XCTestCase {
             return Float(Int64(bitPattern: state >> 11) % 2000 - 1000) / 1000
         }
         return (0..<count).map { _ in (0..<dimensions).map { _ in next() } }
-    }
-
-    func openStore() throws -> SQLiteVectorStore {
-        try SQLiteVectorStore(path: directory.appendingPathComponent("faces.sqlite").path)
     }
 
     func testSearchEqualsBruteForceForEveryMetric() throws {
@@ -109,6 +120,123 @@ final class VectorStoreTests: XCTestCase {
         XCTAssertEqual(try second.search(data[1], signature: sig, metric: .cosine, limit: .top(5)).map(\.identity), ["a"])
     }
 
+    func testANNAgreesWithExactAndFollowsAddsAndDeletes() throws {
+        let store = try openStoreWithWideANN()
+        let sig = signature(dimensions: 20)
+        let data = vectors(400, dimensions: 20, seed: 21)
+        let ids = try store.add(data.enumerated().map { FaceRecord(identity: "p\($0.offset % 40)", embedding: $0.element) },
+                                signature: sig)
+        XCTAssertEqual(try store.searchPlan(.ann, signature: sig, metric: .cosine, limit: .top(10)).mode, .ann)
+        for query in vectors(5, dimensions: 20, seed: 77) {
+            for metric in [DistanceMetric.cosine, .euclideanL2, .angular] {
+                let exact = try store.search(query, signature: sig, metric: metric, limit: .top(10), mode: .exact)
+                let ann = try store.search(query, signature: sig, metric: metric, limit: .top(10), mode: .ann)
+                XCTAssertEqual(ann.map(\.id), exact.map(\.id), "\(metric)")
+                XCTAssertEqual(ann.map(\.distance), exact.map(\.distance), "\(metric)")
+            }
+        }
+        // Added after the index was built: found at once.
+        let probe = vectors(1, dimensions: 20, seed: 1234)[0]
+        let added = try store.add([FaceRecord(identity: "late", embedding: probe)], signature: sig)
+        XCTAssertEqual(try store.search(probe, signature: sig, metric: .cosine, limit: .top(1), mode: .ann).first?.id, added[0])
+        // Through another handle (another process), which loads or builds its own index.
+        let other = try openStoreWithWideANN()
+        XCTAssertEqual(try other.search(probe, signature: sig, metric: .cosine, limit: .top(1), mode: .ann).first?.id, added[0])
+        // Deleted: gone from both handles' answers.
+        XCTAssertTrue(try store.delete(id: added[0]))
+        XCTAssertNotEqual(try store.search(probe, signature: sig, metric: .cosine, limit: .top(1), mode: .ann).first?.id, added[0])
+        XCTAssertNotEqual(try other.search(probe, signature: sig, metric: .cosine, limit: .top(1), mode: .ann).first?.id, added[0])
+        XCTAssertEqual(try store.delete(identity: "p0"), 10)
+        let afterDelete = try other.search(data[0], signature: sig, metric: .cosine, limit: .top(10), mode: .ann)
+        XCTAssertFalse(afterDelete.contains { $0.identity == "p0" })
+        XCTAssertFalse(afterDelete.contains { $0.id == ids[0] })
+        XCTAssertEqual(afterDelete.map(\.id),
+                       try other.search(data[0], signature: sig, metric: .cosine, limit: .top(10), mode: .exact).map(\.id))
+        // The index never answers for another pipeline.
+        XCTAssertEqual(try store.search(data[1], signature: signature(sha: "other", dimensions: 20), metric: .cosine,
+                                        limit: .top(5), mode: .ann).count, 0)
+    }
+
+    func testDeletingAnIdentityRemovesItsLedgerEntries() throws {
+        let store = try openStore()
+        let sig = signature(dimensions: 20)
+        let data = vectors(3, dimensions: 20, seed: 4)
+        func entry(_ path: String) -> LedgerEntry { LedgerEntry(path: path, size: 1, mtime: 2, sha256: "h-" + path) }
+        try store.commit([
+            LedgerUpdate(entry: entry("/d/alice/1.jpg"), status: .ok,
+                         records: [FaceRecord(identity: "alice", embedding: data[0], sourcePath: "/d/alice/1.jpg")]),
+            LedgerUpdate(entry: entry("/d/bob/1.jpg"), status: .ok,
+                         records: [FaceRecord(identity: "bob", embedding: data[1], sourcePath: "/d/bob/1.jpg")]),
+            LedgerUpdate(entry: entry("/d/empty.jpg"), status: .noFace, records: []),
+        ], signature: sig)
+        XCTAssertEqual(Set(try store.ledger(signature: sig, under: "/d/").keys), ["/d/alice/1.jpg", "/d/bob/1.jpg", "/d/empty.jpg"])
+        XCTAssertEqual(try store.delete(identity: "alice"), 1)
+        XCTAssertEqual(Set(try store.ledger(signature: sig, under: "/d/").keys), ["/d/bob/1.jpg", "/d/empty.jpg"])
+        XCTAssertEqual(try store.identities(signature: nil).map(\.identity), ["bob"])
+        XCTAssertEqual(try store.ledger(signature: sig, under: "/elsewhere/").count, 0)
+    }
+
+    func testConcurrentWritersAndReadersOnOneStoreLoseNothing() throws {
+        let sig = signature(dimensions: 20)
+        let data = vectors(200, dimensions: 20, seed: 31)
+        let failures = Locked<[String]>([])
+        let stores = try (0..<4).map { _ in try openStore() }
+        DispatchQueue.concurrentPerform(iterations: 4) { worker in
+            do {
+                for i in stride(from: worker, to: data.count, by: 4) {
+                    try stores[worker].add([FaceRecord(identity: "w\(worker)", embedding: data[i])], signature: sig)
+                    _ = try stores[(worker + 1) % 4].search(data[i], signature: sig, metric: .cosine, limit: .top(3))
+                }
+            } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }
+        XCTAssertEqual(failures.withLock { $0 }, [])
+        let reader = try openStore()
+        XCTAssertEqual(try reader.count(signature: sig), 200)
+        XCTAssertEqual(try reader.identities(signature: sig).map(\.faces), [50, 50, 50, 50])
+        for i in [0, 57, 199] {
+            XCTAssertEqual(try reader.search(data[i], signature: sig, metric: .euclidean, limit: .top(1)).first?.distance, 0)
+        }
+    }
+}
+
+/// What only the SQLite store has: GRDB's migration table, the byte layout
+/// of its vectors, and the folder cache's file name.
+final class SQLiteStoreTests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fk-sqlite-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    func signature(model: String = "SFace", sha: String = "a", dimensions: Int = 20) -> PipelineSignature {
+        PipelineSignature(model: model, modelSHA256: sha, dimensions: dimensions, detector: "yunet", align: true,
+                          alignment: "deepface", expandPercentage: 0)
+    }
+
+    func vectors(_ count: Int, dimensions: Int, seed: UInt64) -> [[Float]] {
+        var state = seed
+        func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2000 - 1000) / 1000
+        }
+        return (0..<count).map { _ in (0..<dimensions).map { _ in next() } }
+    }
+
+    func openStore() throws -> SQLiteVectorStore {
+        try SQLiteVectorStore(path: directory.appendingPathComponent("faces.sqlite").path)
+    }
+
+    func testBothBackendsHaveTheSameMigrationSteps() {
+        XCTAssertEqual(StoreSchema.migrator.migrations, StoreSchema.postgres.map(\.identifier))
+    }
+
     func testMigrationsAreRecordedOnceAndReopenKeepsData() throws {
         let sig = signature()
         let v = vectors(1, dimensions: 20, seed: 11)[0]
@@ -138,5 +266,19 @@ final class VectorStoreTests: XCTestCase {
         XCTAssertNotEqual(a.key, b.key)
         XCTAssertEqual(a.fileName, b.fileName)
         XCTAssertEqual(a.fileName, "ds_model_sface_detector_yunet_aligned_normalization_base_expand_0_alignment_deepface.facekit.sqlite")
+    }
+}
+
+/// The contract again with faiss' HNSW as the embedded store's ANN index
+/// (the default kind): it cannot remove vectors, so deletes rebuild it.
+final class SQLiteHNSWStoreTests: VectorStoreTests {
+    override func openStoreWithWideANN() throws -> any VectorStore {
+        try SQLiteVectorStore(path: directory.appendingPathComponent("faces.sqlite").path,
+                              ann: ANNOptions(kind: .hnsw, efSearch: 1000, minimumCount: 0))
+    }
+
+    func testDefaultANNIsHNSW() {
+        XCTAssertEqual(ANNOptions().kind, .hnsw)
+        XCTAssertEqual(ANNOptions().description(for: 1_000_000), "IDMap2,HNSW32")
     }
 }

@@ -237,6 +237,39 @@ fk_status fk_graph_finish(fk_graph *graph, const int32_t *input_shape, int32_t i
 fk_status fk_graph_forward(fk_graph *graph, const float *nhwc, int32_t count, float *out, size_t capacity,
                            size_t *written, fk_error *error);
 
+// ---------------------------------------------------------------- ANN (faiss)
+// An approximate nearest-neighbour index over unit vectors with inner product
+// (cosine similarity): vectors are L2-normalised on the way in. Built from a
+// faiss index_factory description ("IVF1024,Flat", "IDMap2,HNSW32", ...).
+// Not thread-safe: the caller serialises use of a handle.
+typedef struct fk_ann fk_ann;
+fk_status fk_ann_create(int32_t dimensions, const char *description, fk_ann **out, fk_error *error);
+void fk_ann_free(fk_ann *ann);
+// Whether the index still needs training (IVF: its coarse centroids).
+int32_t fk_ann_needs_training(const fk_ann *ann);
+fk_status fk_ann_train(fk_ann *ann, const float *vectors, int64_t count, fk_error *error);
+fk_status fk_ann_add(fk_ann *ann, const float *vectors, const int64_t *ids, int64_t count, fk_error *error);
+// Removes ids; *removed gets how many were there. FK_ERR_INVALID_ARGUMENT
+// when the index kind cannot remove (HNSW): rebuild it instead.
+fk_status fk_ann_remove(fk_ann *ann, const int64_t *ids, int64_t count, int64_t *removed, fk_error *error);
+int64_t fk_ann_count(const fk_ann *ann);
+// IVF: the number of coarse lists; 0 for other kinds.
+int32_t fk_ann_lists(const fk_ann *ann);
+int32_t fk_ann_dimensions(const fk_ann *ann);
+// Copies the stored ids (any order) into out (capacity >= fk_ann_count).
+fk_status fk_ann_ids(const fk_ann *ann, int64_t *out, int64_t capacity, fk_error *error);
+// Search breadth: nprobe for IVF, efSearch for HNSW.
+fk_status fk_ann_set_depth(fk_ann *ann, int32_t depth, fk_error *error);
+// k nearest of one query: ids (-1 past the end) and cosine similarities.
+fk_status fk_ann_search(const fk_ann *ann, const float *query, int32_t k, int64_t *ids, float *similarities,
+                        fk_error *error);
+// Writes to path + ".tmp.PID", flushes, renames over path: a crash leaves the old
+// file or the new one, never half of one.
+fk_status fk_ann_save(const fk_ann *ann, const char *path, fk_error *error);
+fk_status fk_ann_load(const char *path, fk_ann **out, fk_error *error);
+// Threads faiss may use (OpenMP) for training and adding.
+void fk_ann_set_threads(int32_t threads);
+
 // ---------------------------------------------------------------- misc
 // Threads OpenCV may use inside one call (1 when the caller parallelises).
 void fk_set_num_threads(int32_t threads);
