@@ -15,6 +15,11 @@ struct Models: ParsableCommand {
                 let store = ModelStore()
                 print("model folder: \(store.modelsDirectory.path)")
                 for name in Catalog.names {
+                    if let info = RecognitionModels.all.first(where: { $0.name == name }), info.formats.count > 1 {
+                        // deepface's own models: either format will do, the first is FaceKit's default.
+                        print("\n\(name): \(info.formats.map(\.fileName).joined(separator: " or ")) (\(info.inputWidth)x\(info.inputHeight) in, \(info.dimensions)-d out)")
+                        continue
+                    }
                     let files = try Catalog.files(for: name)
                     print("\n\(name): \(files.map(\.fileName).joined(separator: ", "))")
                 }
