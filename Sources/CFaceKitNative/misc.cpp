@@ -22,14 +22,14 @@ extern "C" {
 
 void fk_set_num_threads(int32_t threads) { cv::setNumThreads(threads); }
 
-void fk_release_large_buffers_promptly(void) {
+void fk_set_mmap_threshold(size_t bytes) {
 #if defined(__GLIBC__)
-    // glibc raises its mmap threshold each time a large mapped block is freed
-    // (up to 32 MiB), so after the first image every canvas and blob comes
-    // from the heap, whose freed space is kept: on one base image against 20
-    // that retention was 30-40 MB of peak RSS. A fixed threshold also stops
-    // the dynamic adjustment.
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    // glibc otherwise raises its threshold each time a large mapped block is
+    // freed (up to 32 MiB), which decides by accident how much freed memory
+    // the heap keeps; FaceKit sets it per phase instead (ProcessMemory).
+    mallopt(M_MMAP_THRESHOLD, static_cast<int>(bytes));
+#else
+    (void)bytes;
 #endif
 }
 

@@ -51,6 +51,7 @@ struct Verify: ParsableCommand {
                 }
             }
             if models.isEmpty, let first = missing.first { throw first }
+            ProcessMemory.reuseImageBuffers()
             let base = ImageSource(argument: images[0])
             let others = images.dropFirst().map(ImageSource.init(argument:))
             let results = try engine.verify(base: base, against: Array(others), models: models, options: options)

@@ -273,9 +273,10 @@ void fk_ann_set_threads(int32_t threads);
 // ---------------------------------------------------------------- misc
 // Threads OpenCV may use inside one call (1 when the caller parallelises).
 void fk_set_num_threads(int32_t threads);
-// Makes the allocator hand large buffers (>= 1 MiB: decoded images, padded
-// canvases, network blobs) back to the system when freed. No-op off glibc.
-void fk_release_large_buffers_promptly(void);
+// Allocations of at least `bytes` are mapped on their own and go back to the
+// system when freed; smaller ones come from the heap, which keeps freed space
+// for reuse. No-op off glibc.
+void fk_set_mmap_threshold(size_t bytes);
 // SHA-256 of a file, as 64 lowercase hex characters plus a NUL.
 fk_status fk_sha256_file(const char *path, char hex[65], fk_error *error);
 // Version strings of the linked native libraries.
