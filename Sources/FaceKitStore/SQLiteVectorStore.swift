@@ -290,22 +290,7 @@ public final class SQLiteVectorStore: VectorStore {
             let sid: Int64 = row[0], generation: Int64 = row[1], dimensions: Int = row[2]
             if let cached = indexes.withLock({ $0[sid] }), cached.generation == generation { return (sid, cached) }
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM face WHERE signature_id = ?", arguments: [sid]) ?? 0
-            var ids: [Int64] = []
-            ids.reserveCapacity(count)
-            var matrix: [Float] = []
-            matrix.reserveCapacity(count * dimensions)
-            let cursor = try Row.fetchCursor(db, sql: "SELECT id, embedding FROM face WHERE signature_id = ? ORDER BY id",
-                                             arguments: [sid])
-            while let face = try cursor.next() {
-                let id: Int64 = face[0]
-                try face.withUnsafeData(atIndex: 1) { data in
-                    guard let data, data.count == dimensions * 4 else {
-                        throw FaceKitError.store("face \(id) has a vector of \(data?.count ?? 0) bytes, expected \(dimensions * 4)")
-                    }
-                    VectorCoding.append(data, to: &matrix)
-                }
-                ids.append(id)
-            }
+            let (ids, matrix) = try fetchRows(db, sid: sid, dimensions: dimensions, after: nil, expected: count)
             let index = ExactIndex(dimensions: dimensions, ids: ids, matrix: matrix, generation: generation)
             indexes.withLock { $0[sid] = index }
             return (sid, index)
@@ -463,9 +448,13 @@ extension SQLiteVectorStore {
         }
     }
 
-    func fetchRows(_ db: Database, sid: Int64, dimensions: Int, after: Int64?) throws -> ([Int64], [Float]) {
+    /// The signature's rows after `after` (all when nil), in id order, as ids
+    /// and one contiguous matrix; `expected` rows are reserved up front.
+    func fetchRows(_ db: Database, sid: Int64, dimensions: Int, after: Int64?, expected: Int = 0) throws -> ([Int64], [Float]) {
         var ids: [Int64] = []
+        ids.reserveCapacity(expected)
         var matrix: [Float] = []
+        matrix.reserveCapacity(expected * dimensions)
         let cursor = try Row.fetchCursor(db, sql: """
             SELECT id, embedding FROM face WHERE signature_id = ? AND id > ? ORDER BY id
             """, arguments: [sid, after ?? Int64.min])

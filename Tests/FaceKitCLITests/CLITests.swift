@@ -24,10 +24,14 @@ final class CLITests: XCTestCase {
         let stderr: String
     }
 
-    func facekit(_ arguments: [String]) throws -> Run {
+    /// Runs the binary; `environment` is added to this process's own.
+    func facekit(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -153,18 +157,9 @@ final class CLITests: XCTestCase {
 
     func testMissingModelsNameTheCommandThatFetchesThem() throws {
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("facekit-home-\(UUID().uuidString)")
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = ["verify", image("img1.jpg"), image("img2.jpg")]
-        process.environment = ProcessInfo.processInfo.environment.merging(["FACEKIT_HOME": home.path]) { $1 }
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = Pipe()
-        try process.run()
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 69)
-        XCTAssertTrue(message.contains("facekit models pull"), message)
+        let run = try facekit(["verify", image("img1.jpg"), image("img2.jpg")], environment: ["FACEKIT_HOME": home.path])
+        XCTAssertEqual(run.status, 69)
+        XCTAssertTrue(run.stderr.contains("facekit models pull"), run.stderr)
     }
 }
 
@@ -181,23 +176,14 @@ extension CLITests {
             try FileManager.default.createSymbolicLink(at: models.appendingPathComponent(file),
                                                        withDestinationURL: real.appendingPathComponent(file))
         }
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = ["verify", image("img1.jpg"), image("img2.jpg"), "--model", "VGG-Face,Facenet,SFace", "--detector", "yunet"]
-        process.environment = ProcessInfo.processInfo.environment.merging(["FACEKIT_HOME": home.path]) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertTrue(stdout.contains("SFace"), stdout)
-        XCTAssertTrue(stdout.contains("same person"), stdout)
-        XCTAssertTrue(stderr.contains("vgg_face_weights.onnx"), stderr)
-        XCTAssertTrue(stderr.contains("facenet_weights.onnx"), stderr)
-        XCTAssertTrue(stderr.contains("facekit models import"), stderr)
-        XCTAssertEqual(process.terminationStatus, 69, "missing files are reported in the exit status too")
+        let run = try facekit(["verify", image("img1.jpg"), image("img2.jpg"), "--model", "VGG-Face,Facenet,SFace", "--detector", "yunet"],
+                              environment: ["FACEKIT_HOME": home.path])
+        XCTAssertTrue(run.stdout.contains("SFace"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("same person"), run.stdout)
+        XCTAssertTrue(run.stderr.contains("vgg_face_weights.onnx"), run.stderr)
+        XCTAssertTrue(run.stderr.contains("facenet_weights.onnx"), run.stderr)
+        XCTAssertTrue(run.stderr.contains("facekit models import"), run.stderr)
+        XCTAssertEqual(run.status, 69, "missing files are reported in the exit status too")
     }
 
     func testWeightsFlagChecksItsArguments() throws {
@@ -263,18 +249,9 @@ extension CLITests {
 
         // No model files at all: the error names the missing file and the command.
         let home = dir.appendingPathComponent("home")
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = ["analyze", image("img1.jpg"), "--actions", "gender"]
-        process.environment = ProcessInfo.processInfo.environment.merging(["FACEKIT_HOME": home.path]) { $1 }
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = Pipe()
-        try process.run()
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 69)
-        XCTAssertTrue(message.contains("deploy_gender.prototxt") && message.contains("facekit models pull gender_net"), message)
+        let run = try facekit(["analyze", image("img1.jpg"), "--actions", "gender"], environment: ["FACEKIT_HOME": home.path])
+        XCTAssertEqual(run.status, 69)
+        XCTAssertTrue(run.stderr.contains("deploy_gender.prototxt") && run.stderr.contains("facekit models pull gender_net"), run.stderr)
     }
 }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One file a model needs, with every fact needed to fetch it and to trust it.
 public struct ModelFile: Sendable, Hashable {
     /// The file's name in the model cache (deepface's own name where deepface uses it).
@@ -21,6 +23,17 @@ public struct ModelFile: Sendable, Hashable {
     public enum Format: String, Sendable, Hashable {
         case onnx
         case kerasH5 = "h5"
+        case dlibDat = "dat"
+
+        /// The format a weight file's extension names (`--weights`).
+        public init?(path: String) {
+            switch (path as NSString).pathExtension.lowercased() {
+            case "onnx": self = .onnx
+            case "h5", "hdf5": self = .kerasH5
+            case "dat": self = .dlibDat
+            default: return nil
+            }
+        }
     }
 
     public init(fileName: String, summary: String, license: String, digests: [Digest], official: URLSource?,

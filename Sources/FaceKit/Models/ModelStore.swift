@@ -105,7 +105,7 @@ public struct ModelStore: Sendable {
             guard head == Data([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]) else {
                 return .invalidFormat(reason: "not an HDF5 file")
             }
-        case nil:
+        case .dlibDat?, nil:
             return .invalidFormat(reason: "no format check for \(file.fileName)")
         }
         return .formatChecked(sha256: try Native.sha256(ofFile: path))

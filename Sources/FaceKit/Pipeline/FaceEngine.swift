@@ -57,7 +57,7 @@ public final class FaceEngine: Sendable {
             if let model = cache[info.name] { return model }
             let path = try weights[info.name] ?? defaultWeights(for: info)
             let model: any FaceRecognizer
-            switch (info.runtime, WeightFormat(path: path)) {
+            switch (info.runtime, ModelFile.Format(path: path)) {
             case (.sface, .onnx): model = try SFaceRecognizer(path: path, workers: recognizerCopies)
             case (.dlib, .dlibDat): model = try DlibRecognizer(path: path, workers: recognizerCopies)
             case (.deepfaceGraph, .onnx):

@@ -49,19 +49,3 @@ struct GraphRecognizer: FaceRecognizer {
         return v.map { Float(Double($0) / (norm + 1e-10)) }
     }
 }
-
-/// The kind of a weight file, by its extension (`--weights`).
-enum WeightFormat: String {
-    case onnx
-    case kerasH5 = "h5"
-    case dlibDat = "dat"
-
-    init?(path: String) {
-        switch (path as NSString).pathExtension.lowercased() {
-        case "onnx": self = .onnx
-        case "h5", "hdf5": self = .kerasH5
-        case "dat": self = .dlibDat
-        default: return nil
-        }
-    }
-}
