@@ -69,8 +69,9 @@ final class StoreRouteTests: XCTestCase {
             XCTAssertEqual(try XCTUnwrap(match["distance"] as? Double), verified.distance, accuracy: 1e-6)
             XCTAssertEqual(match["target_w"] as? Int, verified.facialAreas.img1.w)
 
-            // ANN (faiss over the same rows; candidates re-scored exactly):
-            // on two stored faces it must find what the exact scan found.
+            // search_method ann: on two stored faces the store answers with its
+            // exact scan (an index only pays above 10,000 vectors), so the
+            // answer must be the exact one.
             r = try await Self.post(client, "/search", ["img": img2, "search_method": "ann"])
             XCTAssertEqual(r.status, .ok, r.errorMessage)
             let ann = try XCTUnwrap(try r.object()["results"] as? [[[String: Any]]])
