@@ -15,6 +15,9 @@ let dlibLibraries = ["dlib", "blas", "lapack", "jpeg", "png", "z", "sqlite3", "p
 // faiss (Debian's libfaiss-dev 1.7.3) is a static C++ library with OpenMP
 // inside; the embedded store's ANN index.
 let faissLibraries = ["faiss", "gomp"]
+// oneDNN 2.6 (Debian's libdnnl-dev, OpenMP build): the layer graphs'
+// engine, whose convolutions are 2.5-3.5x faster than OpenCV 4.6's.
+let oneDNNLibraries = ["dnnl"]
 
 let package = Package(
     name: "FaceKit",
@@ -51,7 +54,7 @@ let package = Package(
                               "-I/usr/include/hdf5/serial", "-O2", "-fexceptions", "-Wno-deprecated-declarations"]),
                 .define("DLIB_NO_GUI_SUPPORT"),
             ],
-            linkerSettings: (openCVModules + faissLibraries + dlibLibraries + imageLibraries + ["crypto", "dl"]).map { .linkedLibrary($0) }
+            linkerSettings: (openCVModules + oneDNNLibraries + faissLibraries + dlibLibraries + imageLibraries + ["crypto", "dl"]).map { .linkedLibrary($0) }
         ),
         .target(
             name: "FaceKit",

@@ -14,6 +14,7 @@ packages=(
   libhdf5-dev                        # Keras .h5 weight files (HDF5 1.10)
   libpq-dev                          # the PostgreSQL store's client (libpq)
   libfaiss-dev                       # the embedded store's ANN index (static faiss 1.7.3)
+  libdnnl-dev                        # oneDNN 2.6: runs the layer graphs (Keras .h5), 2.5-3.5x faster convolutions than OpenCV's
   python3 python3-venv python3-pip   # model fetch from PyPI and its one-time conversions
   curl bzip2 ca-certificates         # model fetch from official URLs
   chromium                           # the web page's test in headless Chromium
