@@ -1,10 +1,14 @@
-// OpenCV dnn networks assembled layer by layer, so that architectures
-// described in Swift (Keras models read from .h5) run on the same engine as
-// every ONNX and Caffe model.
+// Networks assembled layer by layer in OpenCV's vocabulary (architectures
+// described in Swift, Keras models read from .h5, graphs translated from
+// ONNX). They run on oneDNN (engine.cpp) when every layer is one it runs,
+// else, or with FACEKIT_ENGINE=opencv, on OpenCV dnn as every ONNX and Caffe
+// model does.
+#include "engine.hpp"
 #include "internal.hpp"
 
 #include <opencv2/dnn.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
@@ -53,8 +57,16 @@ std::string shape_text(const std::vector<int> &shape) {
 
 }  // namespace
 
+struct fk_graph;
+static bool use_onednn(fk_graph *graph);
+
 struct fk_graph {
     cv::dnn::Net net;
+    // The layers as added (index = id; 0 stands for the input), sharing their
+    // blobs with net until fk_graph_finish picks the engine.
+    std::vector<fk::engine::Layer> layers{1};
+    std::string engine_choice;  // "opencv", "onednn" or empty: FACEKIT_ENGINE, else oneDNN when it can
+    std::unique_ptr<fk::engine::Net> onednn;
     std::vector<std::string> names{"input"};  // by id; 0 is the input
     std::vector<std::vector<int>> expected{{}};
     std::vector<int> input_shape;             // NCHW, batch 1
@@ -66,11 +78,66 @@ struct fk_graph {
     std::vector<cv::Mat> results;
 };
 
+// Plans the graph on oneDNN and, when it can run every layer, replaces the
+// OpenCV net with it. A graph it cannot run, or whose shapes differ from the
+// description's, stays on OpenCV, which runs it or names the layer at fault
+// as before; with FACEKIT_PROFILE=1 the reason is printed.
+static bool use_onednn(fk_graph *graph) {
+    std::string choice = graph->engine_choice;
+    if (choice.empty()) {
+        const char *env = std::getenv("FACEKIT_ENGINE");
+        choice = env ? env : "";
+    }
+    if (choice == "opencv") return false;
+    std::string why;
+    std::vector<std::vector<int>> shapes;
+    auto net = fk::engine::Net::plan(graph->layers, graph->input_shape, graph->outputs, shapes, why);
+    for (size_t id = 1; net && id < shapes.size(); ++id) {
+        const auto &want = graph->expected[id];
+        if (!want.empty() && want != shapes[id]) {
+            why = "layer '" + graph->names[id] + "' gives shape " + shape_text(shapes[id]) + ", the description " + shape_text(want);
+            net.reset();
+        }
+    }
+    const char *profile = std::getenv("FACEKIT_PROFILE");
+    const bool verbose = profile && std::string(profile) == "1";
+    if (!net) {
+        if (choice == "onednn") throw fk::Failure(FK_ERR_MODEL_LOAD, "oneDNN cannot run this graph: " + why);
+        if (verbose) std::fprintf(stderr, "facekit: graph on OpenCV: %s\n", why.c_str());
+        return false;
+    }
+    if (verbose) std::fprintf(stderr, "facekit: graph on oneDNN: %s\n", net->summary().c_str());
+    // The OpenCV net goes first so that each blob is freed as soon as its
+    // reordered copy exists.
+    graph->net = cv::dnn::Net();
+    net->load(graph->layers);
+    graph->layers.clear();
+    graph->output_shapes = net->output_shapes();
+    graph->floats_per_sample = 0;
+    for (const auto &s : graph->output_shapes) {
+        size_t n = 1;
+        for (int d : s) n *= static_cast<size_t>(d);
+        graph->floats_per_sample += n;
+    }
+    // The first pass touches every buffer; pay it now.
+    std::vector<float> in(static_cast<size_t>(graph->input_shape[1]) * graph->input_shape[2] * graph->input_shape[3], 0.f),
+        out(graph->floats_per_sample);
+    net->forward(in.data(), out.data());
+    graph->onednn = std::move(net);
+    return true;
+}
+
 extern "C" {
 
-fk_status fk_graph_new(fk_graph **out, fk_error *error) {
+fk_status fk_graph_new(fk_graph **out, fk_error *error) { return fk_graph_new_with_engine(out, nullptr, error); }
+
+fk_status fk_graph_new_with_engine(fk_graph **out, const char *engine, fk_error *error) {
     return fk::guarded(error, FK_ERR_MODEL_LOAD, [&] {
+        std::string choice = engine ? engine : "";
+        if (!choice.empty() && choice != "opencv" && choice != "onednn")
+            throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "unknown engine '" + choice + "' (opencv or onednn)");
         auto g = std::make_unique<fk_graph>();
+        g->engine_choice = choice;
         g->net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
         g->net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
         g->net.setInputsNames({"input"});
@@ -141,6 +208,7 @@ fk_status fk_graph_add(fk_graph *graph, const char *name, const char *type, cons
             throw fk::Failure(FK_ERR_INTERNAL, "layer ids out of step at '" + layer + "'");
         graph->names.push_back(layer);
         graph->expected.emplace_back(expected_shape, expected_shape + expected_dims);
+        graph->layers.push_back({layer, type, lp, std::vector<int>(inputs, inputs + input_count)});
         *id = new_id;
     });
 }
@@ -155,6 +223,7 @@ fk_status fk_graph_finish(fk_graph *graph, const int32_t *input_shape, int32_t i
             if (o <= 0 || static_cast<size_t>(o) >= graph->names.size()) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "unknown output layer");
             graph->output_names.push_back(graph->names[o]);
         }
+        if (use_onednn(graph)) return;
         graph->net.setInputShape("input", graph->input_shape);
 
         // OpenCV's own shape inference, checked layer by layer against the
@@ -191,8 +260,11 @@ fk_status fk_graph_finish(fk_graph *graph, const int32_t *input_shape, int32_t i
         graph->input = cv::Mat(graph->input_shape, CV_32F, cv::Scalar(0));
         graph->net.setInput(graph->input, "input");
         graph->net.forward(graph->results, graph->output_names);
+        graph->layers.clear();
     });
 }
+
+const char *fk_graph_engine(const fk_graph *graph) { return graph && graph->onednn ? "onednn" : "opencv"; }
 
 fk_status fk_graph_forward(fk_graph *graph, const float *nhwc, int32_t count, float *out, size_t capacity,
                            size_t *written, fk_error *error) {
@@ -204,6 +276,10 @@ fk_status fk_graph_forward(fk_graph *graph, const float *nhwc, int32_t count, fl
         if (need > capacity) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "output buffer too small");
         const int C = graph->input_shape[1], H = graph->input_shape[2], W = graph->input_shape[3];
         const size_t plane = static_cast<size_t>(H) * W, per_sample = plane * C;
+        if (graph->onednn) {
+            for (int32_t n = 0; n < count; ++n) graph->onednn->forward(nhwc + n * per_sample, out + n * graph->floats_per_sample);
+            return;
+        }
         float *dst = out;
         for (int32_t n = 0; n < count; ++n) {
             const float *src = nhwc + n * per_sample;

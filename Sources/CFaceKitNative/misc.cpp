@@ -1,4 +1,5 @@
 // Process-wide settings and small utilities.
+#include "engine.hpp"
 #include "internal.hpp"
 
 #include <cstdio>
@@ -20,7 +21,10 @@ struct QuietOpenCV {
 
 extern "C" {
 
-void fk_set_num_threads(int32_t threads) { cv::setNumThreads(threads); }
+void fk_set_num_threads(int32_t threads) {
+    cv::setNumThreads(threads);
+    fk::engine::set_threads(threads);
+}
 
 void fk_set_mmap_threshold(size_t bytes) {
 #if defined(__GLIBC__)

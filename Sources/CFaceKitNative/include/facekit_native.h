@@ -203,8 +203,11 @@ fk_status fk_h5_weight_read(fk_h5 *file, const char *layer, const char *weight, 
                             fk_error *error);
 
 // ---------------------------------------------------------------- layer graphs
-// An OpenCV dnn network built layer by layer (for architectures described in
-// Swift, with weights from anywhere). Layer 0 is the network input, NCHW.
+// A network built layer by layer in OpenCV dnn's vocabulary (for
+// architectures described in Swift, with weights from anywhere). Layer 0 is
+// the network input, NCHW. It runs on oneDNN when every layer is one that
+// engine runs (the same results to float precision, faster), else on OpenCV;
+// FACEKIT_ENGINE=opencv keeps every graph on OpenCV.
 typedef struct fk_graph fk_graph;
 typedef struct fk_blob {
     const float *data;
@@ -216,6 +219,9 @@ typedef struct fk_blob {
     int32_t from_keras;
 } fk_blob;
 fk_status fk_graph_new(fk_graph **out, fk_error *error);
+// engine: "opencv", "onednn" (fk_graph_finish fails if oneDNN cannot run the
+// graph) or NULL (as fk_graph_new: FACEKIT_ENGINE, else oneDNN when it can).
+fk_status fk_graph_new_with_engine(fk_graph **out, const char *engine, fk_error *error);
 void fk_graph_free(fk_graph *graph);
 // Adds one OpenCV layer. params: "key=value" pairs separated by ';', where a
 // value is an integer, a real, a comma-separated integer list or a word.
@@ -236,6 +242,8 @@ fk_status fk_graph_finish(fk_graph *graph, const int32_t *input_shape, int32_t i
 // flattened in Keras' order (NHWC for 4-d outputs). *written is the float count.
 fk_status fk_graph_forward(fk_graph *graph, const float *nhwc, int32_t count, float *out, size_t capacity,
                            size_t *written, fk_error *error);
+// "onednn" or "opencv": the engine a finished graph runs on.
+const char *fk_graph_engine(const fk_graph *graph);
 
 // ---------------------------------------------------------------- ANN (faiss)
 // An approximate nearest-neighbour index over unit vectors with inner product
@@ -271,7 +279,8 @@ fk_status fk_ann_load(const char *path, fk_ann **out, fk_error *error);
 void fk_ann_set_threads(int32_t threads);
 
 // ---------------------------------------------------------------- misc
-// Threads OpenCV may use inside one call (1 when the caller parallelises).
+// Threads OpenCV and oneDNN may use inside one call (1 when the caller
+// parallelises); <= 0: all cores.
 void fk_set_num_threads(int32_t threads);
 // Allocations of at least `bytes` are mapped on their own and go back to the
 // system when freed; smaller ones come from the heap, which keeps freed space
