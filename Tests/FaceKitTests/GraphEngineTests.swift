@@ -174,7 +174,11 @@ final class GraphEngineTests: XCTestCase {
         let image = g.add("Reshape", "dim=1,10,1,1", [d])
         let channelSoftmax = g.add("Softmax", "axis=1", [x])
         let unit = g.add("Normalize", "p=2;eps=1e-12;across_spatial=1", [logits])
-        try g.check(outputs: [probabilities, direct, image, channelSoftmax, unit, nhwc])
+        // Vectors through Concat and Eltwise; Reshape with copied and inferred dims.
+        let joined = g.add("Concat", "axis=1", [d, logits])
+        let vsum = g.add("Eltwise", "operation=sum", [d, d])
+        let back = g.add("Reshape", "dim=0,-1,1,2", [g.add("Reshape", "dim=0,-1", [x])])
+        try g.check(outputs: [probabilities, direct, image, channelSoftmax, unit, nhwc, joined, vsum, back])
     }
 
     func testSqueezeExcitationConcatAndEltwise() throws {
