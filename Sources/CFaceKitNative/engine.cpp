@@ -610,6 +610,40 @@ struct Net::Impl {
         if (o.fold_scale) val_of[o.fold_scale] = v;
         for (int c : o.chain) val_of[c] = v;
     }
+    // A convolution's or inner product's step: the bias (with a folded
+    // Scale's shift) now, the weights (with its factors) when they load.
+    // A primitive on v's own layout, else on the plain one.
+    template <typename Make>
+    auto own_or_plain(int &v, Make make) {
+        try {
+            return make(vals[v].md);
+        } catch (const dn::error &) {
+            v = as_plain(v);
+            return make(vals[v].md);
+        }
+    }
+    template <typename PD>
+    void weighted(int id, int src, const PD &pd, const md_t &user, std::unordered_map<int, dn::memory> args) {
+        const Op &o = ops[id];
+        int s = as(src, pd.src_desc()), dst = value(o.shape, pd.dst_desc());
+        args[DNNL_ARG_SRC] = vals[s].mem;
+        args[DNNL_ARG_DST] = vals[dst].mem;
+        args[DNNL_ARG_WEIGHTS] = dn::memory(pd.weights_desc(), eng, DNNL_MEMORY_NONE);
+        std::vector<float> mul;
+        if (o.bias || o.fold_scale) {
+            std::vector<float> b(o.nout, 0.f);
+            if (o.bias) b = floats(layers->at(id).params.blobs[1]);
+            if (o.fold_scale) {
+                const Op &sc = ops[o.fold_scale];
+                mul = sc.mul;
+                for (int i = 0; i < o.nout; ++i) b[i] = b[i] * sc.mul[i] + (sc.add.empty() ? 0.f : sc.add[i]);
+            }
+            args[DNNL_ARG_BIAS] = constant(std::move(b), pd.bias_desc());
+        }
+        weights.push_back({static_cast<int>(steps.size()), DNNL_ARG_WEIGHTS, id, user, pd.weights_desc(), std::move(mul)});
+        step(pd, std::move(args), {s, dst});
+        produce(o, id, dst);
+    }
 
     void build(int id);
     void eltwise(int id, int v, const std::vector<Act> &acts);
@@ -638,25 +672,7 @@ void Net::Impl::build(int id) {
                                         md_t(to_dims(o.shape), f32, tag::any), {o.sh, o.sw}, {o.dh - 1, o.dw - 1}, {pt, pl}, {pb, pr});
         std::unordered_map<int, dn::memory> args;
         auto pd = with_chain(o, o.nout, args, [&](const dn::primitive_attr &a) { return dn::convolution_forward::primitive_desc(d, a, eng); });
-        int s = as(val_of[src], pd.src_desc()), dst = value(o.shape, pd.dst_desc());
-        args[DNNL_ARG_SRC] = vals[s].mem;
-        args[DNNL_ARG_DST] = vals[dst].mem;
-        args[DNNL_ARG_WEIGHTS] = dn::memory(pd.weights_desc(), eng, DNNL_MEMORY_NONE);
-        std::vector<float> mul;
-        if (bias) {
-            std::vector<float> b(o.nout, 0.f);
-            if (o.bias) b = floats(layers->at(id).params.blobs[1]);
-            if (o.fold_scale) {
-                const Op &sc = ops[o.fold_scale];
-                mul = sc.mul;
-                for (int i = 0; i < o.nout; ++i) b[i] = b[i] * sc.mul[i] + (sc.add.empty() ? 0.f : sc.add[i]);
-            }
-            args[DNNL_ARG_BIAS] = constant(std::move(b), pd.bias_desc());
-        }
-        weights.push_back({static_cast<int>(steps.size()), DNNL_ARG_WEIGHTS, id, md_t(wd, f32, g == 1 ? tag::oihw : tag::goihw),
-                           pd.weights_desc(), std::move(mul)});
-        step(pd, std::move(args), {s, dst});
-        produce(o, id, dst);
+        weighted(id, val_of[src], pd, md_t(wd, f32, g == 1 ? tag::oihw : tag::goihw), std::move(args));
         break;
     }
     case Kind::IP: {
@@ -668,25 +684,7 @@ void Net::Impl::build(int id) {
                                           bias ? md_t({o.nout}, f32, tag::a) : md_t(), md_t(to_dims(o.shape), f32, tag::any));
         std::unordered_map<int, dn::memory> args;
         auto pd = with_chain(o, o.nout, args, [&](const dn::primitive_attr &a) { return dn::inner_product_forward::primitive_desc(d, a, eng); });
-        int s = as(v, pd.src_desc()), dst = value(o.shape, pd.dst_desc());
-        args[DNNL_ARG_SRC] = vals[s].mem;
-        args[DNNL_ARG_DST] = vals[dst].mem;
-        args[DNNL_ARG_WEIGHTS] = dn::memory(pd.weights_desc(), eng, DNNL_MEMORY_NONE);
-        std::vector<float> mul;
-        if (bias) {
-            std::vector<float> b(o.nout, 0.f);
-            if (o.bias) b = floats(layers->at(id).params.blobs[1]);
-            if (o.fold_scale) {
-                const Op &sc = ops[o.fold_scale];
-                mul = sc.mul;
-                for (int i = 0; i < o.nout; ++i) b[i] = b[i] * sc.mul[i] + (sc.add.empty() ? 0.f : sc.add[i]);
-            }
-            args[DNNL_ARG_BIAS] = constant(std::move(b), pd.bias_desc());
-        }
-        weights.push_back({static_cast<int>(steps.size()), DNNL_ARG_WEIGHTS, id, md_t(wd, f32, ishape.size() == 4 ? tag::abcd : tag::ab),
-                           pd.weights_desc(), std::move(mul)});
-        step(pd, std::move(args), {s, dst});
-        produce(o, id, dst);
+        weighted(id, v, pd, md_t(wd, f32, ishape.size() == 4 ? tag::abcd : tag::ab), std::move(args));
         break;
     }
     case Kind::Act: eltwise(id, v, o.acts); break;
@@ -694,26 +692,14 @@ void Net::Impl::build(int id) {
         std::vector<int> ws(o.shape.size(), 1);
         ws[1] = o.shape[1];
         dn::memory w = constant(o.mul, plain(ws));
-        dn::prelu_forward::primitive_desc pd;
-        try {
-            pd = dn::prelu_forward::primitive_desc({fwd, vals[v].md, plain(ws)}, attr(), eng);
-        } catch (const dn::error &) {
-            v = as_plain(v);
-            pd = dn::prelu_forward::primitive_desc({fwd, vals[v].md, plain(ws)}, attr(), eng);
-        }
+        auto pd = own_or_plain(v, [&](const md_t &md) { return dn::prelu_forward::primitive_desc({fwd, md, plain(ws)}, attr(), eng); });
         int dst = value(o.shape, pd.dst_desc());
         step(pd, {{DNNL_ARG_SRC, vals[v].mem}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, vals[dst].mem}}, {v, dst});
         val_of[id] = dst;
         break;
     }
     case Kind::Softmax: {
-        dn::softmax_forward::primitive_desc pd;
-        try {
-            pd = dn::softmax_forward::primitive_desc({fwd, vals[v].md, 1}, attr(), eng);
-        } catch (const dn::error &) {
-            v = as_plain(v);
-            pd = dn::softmax_forward::primitive_desc({fwd, vals[v].md, 1}, attr(), eng);
-        }
+        auto pd = own_or_plain(v, [&](const md_t &md) { return dn::softmax_forward::primitive_desc({fwd, md, 1}, attr(), eng); });
         int dst = value(o.shape, pd.dst_desc());
         step(pd, {{DNNL_ARG_SRC, vals[v].mem}, {DNNL_ARG_DST, vals[dst].mem}}, {v, dst});
         val_of[id] = dst;
@@ -734,13 +720,9 @@ void Net::Impl::build(int id) {
         }
         dn::post_ops post;
         if (!o.add.empty()) post.append_binary(dn::algorithm::binary_add, plain(ws));
-        dn::binary::primitive_desc pd;
-        try {
-            pd = dn::binary::primitive_desc({dn::algorithm::binary_mul, vals[v].md, plain(ws), vals[v].md}, attr(post), eng);
-        } catch (const dn::error &) {
-            v = as_plain(v);
-            pd = dn::binary::primitive_desc({dn::algorithm::binary_mul, vals[v].md, plain(ws), vals[v].md}, attr(post), eng);
-        }
+        auto pd = own_or_plain(v, [&](const md_t &md) {
+            return dn::binary::primitive_desc({dn::algorithm::binary_mul, md, plain(ws), md}, attr(post), eng);
+        });
         int dst = value(o.shape, pd.dst_desc());
         std::unordered_map<int, dn::memory> args{{DNNL_ARG_SRC_0, vals[v].mem}, {DNNL_ARG_SRC_1, w}, {DNNL_ARG_DST, vals[dst].mem}};
         if (!o.add.empty()) args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = constant(o.add, plain(ws));
@@ -759,17 +741,9 @@ void Net::Impl::build(int id) {
         break;
     }
     case Kind::LRN: {
-        dn::lrn_forward::primitive_desc pd;
-        auto make = [&] {
-            return dn::lrn_forward::primitive_desc({fwd, dn::algorithm::lrn_across_channels, vals[v].md, o.size, o.alpha, o.beta, o.k},
-                                                   attr(), eng);
-        };
-        try {
-            pd = make();
-        } catch (const dn::error &) {
-            v = as_plain(v);
-            pd = make();
-        }
+        auto pd = own_or_plain(v, [&](const md_t &md) {
+            return dn::lrn_forward::primitive_desc({fwd, dn::algorithm::lrn_across_channels, md, o.size, o.alpha, o.beta, o.k}, attr(), eng);
+        });
         int dst = value(o.shape, pd.dst_desc());
         step(pd, {{DNNL_ARG_SRC, vals[v].mem}, {DNNL_ARG_DST, vals[dst].mem}}, {v, dst});
         val_of[id] = dst;
