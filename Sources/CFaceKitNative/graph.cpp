@@ -57,9 +57,6 @@ std::string shape_text(const std::vector<int> &shape) {
 
 }  // namespace
 
-struct fk_graph;
-static bool use_onednn(fk_graph *graph);
-
 struct fk_graph {
     cv::dnn::Net net;
     // The layers as added (index = id; 0 stands for the input), sharing their
