@@ -14,6 +14,8 @@
 
 #include <dnnl.hpp>
 #include <omp.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -1032,18 +1034,45 @@ std::unique_ptr<Net> Net::plan(const std::vector<Layer> &layers, const std::vect
 
 void Net::load(std::vector<Layer> &layers) {
     Impl &m = *impl;
+    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
     for (auto &w : m.weights) {
         cv::Mat &b = layers[w.layer].params.blobs[0];
         float *data = b.ptr<float>();
-        if (!w.mul.empty()) {
-            const size_t per = b.total() / w.mul.size();
-            for (size_t o = 0; o < w.mul.size(); ++o)
-                for (size_t j = 0; j < per; ++j) data[o * per + j] *= w.mul[o];
-        }
-        dn::memory user(w.user, m.eng, data), dst(w.want, m.eng);
+        dn::memory dst(w.want, m.eng);
+        const dims_t dims = w.user.dims();
+        const size_t rows = static_cast<size_t>(dims[0]), per = b.total() / rows;
+        const size_t per_out = w.mul.empty() ? 1 : b.total() / w.mul.size();
+        // Large weights go over in slices of whole blocks of the outer axis,
+        // and the pages of each slice's source go back to the system once
+        // copied: the peak holds such a layer about once instead of twice
+        // (VGG-Face's fc6 is 400 MB).
+        size_t block = 1;
+        const auto &blocking = w.want.data.format_desc.blocking;
+        for (int i = 0; w.want.data.format_kind == dnnl_blocked && i < blocking.inner_nblks; ++i)
+            if (blocking.inner_idxs[i] == 0) block *= static_cast<size_t>(blocking.inner_blks[i]);
+        const size_t slice_rows = block * std::max<size_t>(1, 256 / block);
+        const bool sliced = w.want.data.format_kind == dnnl_blocked && b.total() * sizeof(float) >= (1u << 20) &&
+                            rows % slice_rows == 0 && rows > slice_rows && b.u && b.u->refcount == 1;
+        const size_t slice = sliced ? slice_rows : rows;
+        uintptr_t released = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page + page;  // malloc's header stays
         with_threads(m.threads, [&] {
-            dn::reorder(user, dst).execute(m.strm, user, dst);
-            m.strm.wait();
+            for (size_t r0 = 0; r0 < rows; r0 += slice) {
+                for (size_t e = r0 * per; e < (r0 + slice) * per; ++e)
+                    if (!w.mul.empty()) data[e] *= w.mul[e / per_out];
+                dims_t sub = dims, offset(dims.size(), 0);
+                sub[0] = static_cast<dn::memory::dim>(slice);
+                offset[0] = static_cast<dn::memory::dim>(r0);
+                dn::memory from(slice == rows ? w.user : w.user.submemory_desc(sub, offset), m.eng, data),
+                    to(slice == rows ? w.want : w.want.submemory_desc(sub, offset), m.eng, dst.get_data_handle());
+                dn::reorder(from, to).execute(m.strm, from, to);
+                m.strm.wait();
+                if (!sliced) continue;
+                const uintptr_t done = reinterpret_cast<uintptr_t>(data + (r0 + slice) * per) / page * page;
+                if (done > released) {
+                    madvise(reinterpret_cast<void *>(released), done - released, MADV_DONTNEED);
+                    released = done;
+                }
+            }
         });
         m.steps[w.step].args[w.arg] = dst;
         b = cv::Mat();

@@ -149,6 +149,18 @@ final class GraphEngineTests: XCTestCase {
         try g.check(outputs: outputs)
     }
 
+    /// Weights of a megabyte and more load in slices (and free their source
+    /// as they go): a grouped convolution, a folded batch norm, a dense layer.
+    func testLargeWeightsLoadInSlices() throws {
+        let g = Spec(input: [1, 128, 5, 4])
+        var x = g.conv(0, cin: 128, out: 512, k: 3, pad: 1)
+        x = g.batchNorm(x, 512)
+        let grouped = g.conv(x, cin: 512, out: 512, k: 3, group: 2)
+        let flat = g.add("Flatten", "axis=1", [grouped])
+        let dense = g.add("InnerProduct", "num_output=512;bias_term=1;axis=1", [flat], blobs: [[512, 512 * 3 * 2], [512]])
+        try g.check(outputs: [dense, x])
+    }
+
     func testPaddingThatCannotBeFolded() throws {
         let g = Spec(input: [1, 3, 7, 8])
         let padded = g.add("Padding", "paddings=0,0,0,0,1,2,0,3;value=0.5", [0])
