@@ -674,7 +674,9 @@ void Net::Impl::build(int id) {
                                         md_t(to_dims(o.shape), f32, tag::any), {o.sh, o.sw}, {o.dh - 1, o.dw - 1}, {pt, pl}, {pb, pr});
         std::unordered_map<int, dn::memory> args;
         auto pd = with_chain(o, o.nout, args, [&](const dn::primitive_attr &a) { return dn::convolution_forward::primitive_desc(d, a, eng); });
-        weighted(id, val_of[src], pd, md_t(wd, f32, g == 1 ? tag::oihw : tag::goihw), std::move(args));
+        const bool keras = !layers->at(id).channels_last.empty();
+        weighted(id, val_of[src], pd, md_t(wd, f32, g == 1 ? (keras ? tag::ohwi : tag::oihw) : (keras ? tag::gohwi : tag::goihw)),
+                 std::move(args));
         break;
     }
     case Kind::IP: {
@@ -949,7 +951,12 @@ std::unique_ptr<Net> Net::plan(const std::vector<Layer> &layers, const std::vect
             if (input_shape.size() != 4 || input_shape[0] != 1) refuse("an input that is not (1, C, H, W)");
             m.ops.resize(layers.size());
             m.ops[0].shape = input_shape;
-            for (size_t id = 1; id < layers.size(); ++id) m.ops[id] = parse(layers[id], m.ops);
+            for (size_t id = 1; id < layers.size(); ++id) {
+            m.ops[id] = parse(layers[id], m.ops);
+            const auto &cl = layers[id].channels_last;
+            if (!cl.empty() && (m.ops[id].kind != Kind::Conv || cl != std::vector<int>{0}))
+                refuse("layer '" + layers[id].name + "': a Keras kernel outside a convolution's weights");
+        }
             shapes.clear();
             for (const Op &o : m.ops) shapes.push_back(o.shape);
 

@@ -18,6 +18,9 @@ struct Layer {
     std::string name, type;
     cv::dnn::LayerParams params;
     std::vector<int> inputs;  // earlier layer ids; 0 is the graph input
+    // Blobs still in Keras' kernel order (out, spatial..., in) under
+    // OpenCV's shape (out, in, spatial...).
+    std::vector<int> channels_last;
 };
 
 class Net {

@@ -154,6 +154,7 @@ fk_status fk_graph_add(fk_graph *graph, const char *name, const char *type, cons
             throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "duplicate layer name '" + layer + "'");
         if (input_count < 1) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "layer '" + layer + "' has no input");
         cv::dnn::LayerParams lp;
+        std::vector<int> channels_last;
         lp.name = layer;
         lp.type = type;
         parse_params(params ? params : "", lp, layer);
@@ -169,24 +170,17 @@ fk_status fk_graph_add(fk_graph *graph, const char *name, const char *type, cons
             const size_t out = static_cast<size_t>(shape[0]), in = static_cast<size_t>(shape[1]);
             size_t spatial = 1;
             for (size_t d = 2; d < shape.size(); ++d) spatial *= static_cast<size_t>(shape[d]);
-            // Two cache-blocked transposes (VGG-Face's fc6 alone is 100M
-            // values): (spatial * in, out) -> (out, spatial * in), then each
-            // output channel's (spatial, in) -> (in, spatial).
+            // One cache-blocked transpose (VGG-Face's fc6 alone is 100M
+            // values): (spatial * in, out) -> (out, spatial * in). A kernel
+            // with spatial axes stays in that (out, spatial..., in) order
+            // until fk_graph_finish picks the engine: oneDNN reorders from it
+            // directly, OpenCV gets (out, in, spatial...) then.
             cv::Mat blob(static_cast<int>(shape.size()), shape.data(), CV_32F);
             const int rows = static_cast<int>(spatial * in), cols = static_cast<int>(out);
             cv::Mat keras(rows, cols, CV_32F, const_cast<float *>(blobs[b].data));
-            if (spatial == 1) {
-                cv::Mat target(cols, rows, CV_32F, blob.ptr<float>());
-                cv::transpose(keras, target);
-            } else {
-                cv::Mat byOutput;
-                cv::transpose(keras, byOutput);
-                for (int o = 0; o < cols; ++o) {
-                    cv::Mat si(static_cast<int>(spatial), static_cast<int>(in), CV_32F, byOutput.ptr<float>(o));
-                    cv::Mat is(static_cast<int>(in), static_cast<int>(spatial), CV_32F, blob.ptr<float>() + o * in * spatial);
-                    cv::transpose(si, is);
-                }
-            }
+            cv::Mat target(cols, rows, CV_32F, blob.ptr<float>());
+            cv::transpose(keras, target);
+            if (spatial > 1 && in > 1) channels_last.push_back(static_cast<int>(lp.blobs.size()));
             lp.blobs.push_back(blob);
         }
         for (int32_t i = 0; i < input_count; ++i) {
@@ -205,7 +199,7 @@ fk_status fk_graph_add(fk_graph *graph, const char *name, const char *type, cons
             throw fk::Failure(FK_ERR_INTERNAL, "layer ids out of step at '" + layer + "'");
         graph->names.push_back(layer);
         graph->expected.emplace_back(expected_shape, expected_shape + expected_dims);
-        graph->layers.push_back({layer, type, lp, std::vector<int>(inputs, inputs + input_count)});
+        graph->layers.push_back({layer, type, lp, std::vector<int>(inputs, inputs + input_count), channels_last});
         *id = new_id;
     });
 }
@@ -221,6 +215,22 @@ fk_status fk_graph_finish(fk_graph *graph, const int32_t *input_shape, int32_t i
             graph->output_names.push_back(graph->names[o]);
         }
         if (use_onednn(graph)) return;
+        // OpenCV's kernels are (out, in, spatial...): each output's
+        // (spatial, in) block transposed in place (the net shares the data).
+        for (auto &l : graph->layers) {
+            for (int b : l.channels_last) {
+                cv::Mat &blob = l.params.blobs[b];
+                const int out = blob.size[0], in = blob.size[1], spatial = static_cast<int>(blob.total() / out / in);
+                cv::Mat block(spatial, in, CV_32F);
+                for (int o = 0; o < out; ++o) {
+                    float *data = blob.ptr<float>() + static_cast<size_t>(o) * in * spatial;
+                    std::memcpy(block.ptr<float>(), data, sizeof(float) * in * spatial);
+                    cv::Mat target(in, spatial, CV_32F, data);
+                    cv::transpose(block, target);
+                }
+            }
+            l.channels_last.clear();
+        }
         graph->net.setInputShape("input", graph->input_shape);
 
         // OpenCV's own shape inference, checked layer by layer against the
