@@ -49,6 +49,56 @@ final class GraphLoaderTests: XCTestCase {
         }
     }
 
+    /// SFace as the layer graph fk_graph_from_onnx builds (fk_graph's
+    /// engine) against OpenCV's own importer of the same file, on real faces:
+    /// the same embeddings to 1e-5 and the same verify distance.
+    func testSFaceAsATranslatedGraphMatchesOpenCVsImporter() throws {
+        let path = try modelPath(ModelRegistry.sface)
+        let graph = try SFaceRecognizer(path: path, workers: 1, engine: .automatic)
+        let opencv = try SFaceRecognizer(path: path, workers: 1, engine: .opencv)
+        XCTAssertTrue(graph.network.usesGraph, "SFace must translate: \(graph.network.fallbackReason ?? "")")
+        XCTAssertFalse(opencv.network.usesGraph)
+        let engine = Fixtures.engine
+        var embeddings: [(graph: [Float], opencv: [Float])] = []
+        for name in ["img1.jpg", "img2.jpg"] {
+            let faces = try engine.extractFaces(try Fixtures.image(name), options: DetectionOptions(detector: .yunet))
+            let input = try XCTUnwrap(faces.first, name).face.fitted(width: 112, height: 112)
+            let a = try graph.embed([input])[0], b = try opencv.embed([input])[0]
+            let scale = b.map { abs($0) }.max() ?? 0
+            let diff = zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertGreaterThan(scale, 0)
+            XCTAssertLessThanOrEqual(diff / scale, 1e-5, "\(name): max difference \(diff) for values up to \(scale)")
+            embeddings.append((a, b))
+        }
+        let viaGraph = try DistanceMetric.cosine.distance(embeddings[0].graph, embeddings[1].graph)
+        let viaOpenCV = try DistanceMetric.cosine.distance(embeddings[0].opencv, embeddings[1].opencv)
+        XCTAssertEqual(viaGraph, viaOpenCV, accuracy: 2e-6)
+        XCTAssertEqual(viaGraph, 0.5652, accuracy: 5e-5)
+        // The engine's own verify (the graph unless FACEKIT_ENGINE=opencv).
+        let r = try engine.verify(try Fixtures.image("img1.jpg"), try Fixtures.image("img2.jpg"), model: "SFace",
+                                  options: .init(detection: .init(detector: .yunet)))
+        XCTAssertEqual(r.distance, viaGraph, accuracy: 2e-6)
+    }
+
+    /// Files the translator cannot express exactly (YuNet resizes) run
+    /// through OpenCV's importer, as before, with the reason kept.
+    func testAnUntranslatableFileFallsBackToOpenCVsImporter() throws {
+        let path = try modelPath(ModelRegistry.yunet)
+        let network = try OnnxNetwork(path: path, inputShape: [1, 3, 640, 640], name: "yunet", workers: 1, engine: .automatic)
+        XCTAssertFalse(network.usesGraph)
+        XCTAssertTrue(network.fallbackReason?.contains("Resize") ?? false, network.fallbackReason ?? "no reason")
+        // The rewritten dense test graph translates (its input is read as it is, not transposed).
+        let dir = Fixtures.temporaryDirectory
+        let file = dir.appendingPathComponent("dense.onnx")
+        try TinyONNX.dense(height: 5, width: 4, outputs: 7).write(to: file)
+        let prepared = try GraphCache(directory: dir).prepare(source: file.path, inputShape: [1, 5, 4, 3], model: "tiny")
+        let x = input(count: 60, scale: 1)
+        let viaGraph = try OnnxNetwork(path: prepared.path, inputShape: [1, 5, 4, 3], name: "tiny", workers: 1, engine: .automatic)
+        let viaOpenCV = try OnnxNetwork(path: prepared.path, inputShape: [1, 5, 4, 3], name: "tiny", workers: 1, engine: .opencv)
+        XCTAssertTrue(viaGraph.usesGraph, viaGraph.fallbackReason ?? "")
+        XCTAssertEqual(try viaGraph.forward(x, outputCount: 7), try viaOpenCV.forward(x, outputCount: 7))
+    }
+
     func testSecondPreparationComesFromTheCache() throws {
         let path = try modelPath(ModelRegistry.sface)
         let cache = freshCache()
