@@ -741,17 +741,27 @@ extern "C" fk_status fk_graph_from_onnx(const char *path, const int64_t *input_s
         if (!path || !out || rank < 0 || rank > 8 || (rank > 0 && !input_shape))
             throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "fk_graph_from_onnx: bad arguments");
         *out = nullptr;
-        fk::onnx::Mapping source(path);
         fk_graph *graph = nullptr;
         fk_error inner{};
         if (fk_graph_new(&graph, &inner) != FK_OK) throw fk::Failure(fk_status(inner.code), inner.message);
         std::unique_ptr<fk_graph, void (*)(fk_graph *)> holder(graph, fk_graph_free);
-        fk::onnx::Translator t(source.view(), fk::onnx::Shape(input_shape, input_shape + rank), graph);
-        t.run();
-        fk_status st = fk_graph_finish(graph, t.input_nchw.data(), int32_t(t.input_nchw.size()), t.outputs.data(),
-                                       int32_t(t.outputs.size()), &inner);
+        std::vector<int32_t> input_nchw, outputs;
+        bool nhwc = false;
+        {
+            // The layers hold copies of the weights once added: the file's
+            // pages go before finish allocates the engine's own buffers, so
+            // that a 500 MB model does not peak at three copies.
+            fk::onnx::Mapping source(path);
+            fk::onnx::Translator t(source.view(), fk::onnx::Shape(input_shape, input_shape + rank), graph);
+            t.run();
+            input_nchw = t.input_nchw;
+            outputs = t.outputs;
+            nhwc = t.input_nhwc;
+        }
+        fk_status st = fk_graph_finish(graph, input_nchw.data(), int32_t(input_nchw.size()), outputs.data(),
+                                       int32_t(outputs.size()), &inner);
         if (st != FK_OK) throw fk::Failure(st, std::string("the translated graph does not build: ") + inner.message);
-        if (input_is_nhwc) *input_is_nhwc = t.input_nhwc ? 1 : 0;
+        if (input_is_nhwc) *input_is_nhwc = nhwc ? 1 : 0;
         *out = holder.release();
     });
 }
