@@ -49,6 +49,95 @@ final class GraphLoaderTests: XCTestCase {
         }
     }
 
+    /// SFace as the layer graph fk_graph_from_onnx builds (fk_graph's
+    /// engine) against OpenCV's own importer of the same file, on real faces:
+    /// the same embeddings to 1e-5 and the same verify distance.
+    func testSFaceAsATranslatedGraphMatchesOpenCVsImporter() throws {
+        let path = try modelPath(ModelRegistry.sface)
+        let graph = try SFaceRecognizer(path: path, workers: 1, engine: .automatic)
+        let opencv = try SFaceRecognizer(path: path, workers: 1, engine: .opencv)
+        XCTAssertTrue(graph.network.usesGraph, "SFace must translate: \(graph.network.fallbackReason ?? "")")
+        XCTAssertFalse(opencv.network.usesGraph)
+        let engine = Fixtures.engine
+        var embeddings: [(graph: [Float], opencv: [Float])] = []
+        for name in ["img1.jpg", "img2.jpg"] {
+            let faces = try engine.extractFaces(try Fixtures.image(name), options: DetectionOptions(detector: .yunet))
+            let input = try XCTUnwrap(faces.first, name).face.fitted(width: 112, height: 112)
+            let a = try graph.embed([input])[0], b = try opencv.embed([input])[0]
+            let scale = b.map { abs($0) }.max() ?? 0
+            let diff = zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertGreaterThan(scale, 0)
+            XCTAssertLessThanOrEqual(diff / scale, 1e-5, "\(name): max difference \(diff) for values up to \(scale)")
+            embeddings.append((a, b))
+        }
+        let viaGraph = try DistanceMetric.cosine.distance(embeddings[0].graph, embeddings[1].graph)
+        let viaOpenCV = try DistanceMetric.cosine.distance(embeddings[0].opencv, embeddings[1].opencv)
+        XCTAssertEqual(viaGraph, viaOpenCV, accuracy: 2e-6)
+        XCTAssertEqual(viaGraph, 0.5652, accuracy: 5e-5)
+        // The engine's own verify (the graph unless FACEKIT_ENGINE=opencv).
+        let r = try engine.verify(try Fixtures.image("img1.jpg"), try Fixtures.image("img2.jpg"), model: "SFace",
+                                  options: .init(detection: .init(detector: .yunet)))
+        XCTAssertEqual(r.distance, viaGraph, accuracy: 2e-6)
+    }
+
+    /// Files the translator cannot express exactly (YuNet resizes) run
+    /// through OpenCV's importer, as before, with the reason kept.
+    func testAnUntranslatableFileFallsBackToOpenCVsImporter() throws {
+        let path = try modelPath(ModelRegistry.yunet)
+        let network = try OnnxNetwork(path: path, inputShape: [1, 3, 640, 640], name: "yunet", workers: 1, engine: .automatic)
+        XCTAssertFalse(network.usesGraph)
+        XCTAssertTrue(network.fallbackReason?.contains("Resize") ?? false, network.fallbackReason ?? "no reason")
+        // The rewritten dense test graph translates (its input is read as it is, not transposed).
+        let dir = Fixtures.temporaryDirectory
+        let file = dir.appendingPathComponent("dense.onnx")
+        try TinyONNX.dense(height: 5, width: 4, outputs: 7).write(to: file)
+        let prepared = try GraphCache(directory: dir).prepare(source: file.path, inputShape: [1, 5, 4, 3], model: "tiny")
+        let x = input(count: 60, scale: 1)
+        let viaGraph = try OnnxNetwork(path: prepared.path, inputShape: [1, 5, 4, 3], name: "tiny", workers: 1, engine: .automatic)
+        let viaOpenCV = try OnnxNetwork(path: prepared.path, inputShape: [1, 5, 4, 3], name: "tiny", workers: 1, engine: .opencv)
+        XCTAssertTrue(viaGraph.usesGraph, viaGraph.fallbackReason ?? "")
+        XCTAssertEqual(try viaGraph.forward(x, outputCount: 7), try viaOpenCV.forward(x, outputCount: 7))
+    }
+
+    /// Each operator the translator maps, against OpenCV's importer of the
+    /// same file.
+    func testTranslatedOperatorsMatchOpenCVsImporter() throws {
+        let file = Fixtures.temporaryDirectory.appendingPathComponent("operators.onnx")
+        try TinyONNX.operators().write(to: file)
+        let shape = [1, 9, 7, 3]
+        let graph = try OnnxNetwork(path: file.path, inputShape: shape, name: "tiny", workers: 1, engine: .automatic)
+        let opencv = try OnnxNetwork(path: file.path, inputShape: shape, name: "tiny", workers: 1, engine: .opencv)
+        XCTAssertTrue(graph.usesGraph, graph.fallbackReason ?? "")
+        for scale: Float in [1, 255] {
+            let x = input(count: 9 * 7 * 3, scale: scale)
+            let a = try graph.forward(x, outputCount: 5), b = try opencv.forward(x, outputCount: 5)
+            for (u, v) in zip(a, b) { XCTAssertEqual(u, v, accuracy: 1e-5 * max(1, abs(v)), "\(a) vs \(b)") }
+        }
+    }
+
+    /// Gemm's alpha, beta and (in, out) matrix, by the ONNX definition.
+    /// (OpenCV 4.6's importer gives [5.25, 10] for this file.)
+    func testGemmScalesAndTransposesAsONNXDefinesIt() throws {
+        let file = Fixtures.temporaryDirectory.appendingPathComponent("gemm.onnx")
+        try TinyONNX.scaledGemm().write(to: file)
+        let graph = try OnnxNetwork(path: file.path, inputShape: [1, 2, 1, 1], name: "tiny", workers: 1, engine: .automatic)
+        XCTAssertTrue(graph.usesGraph, graph.fallbackReason ?? "")
+        XCTAssertEqual(try graph.forward([1, 2], outputCount: 2), [4, 3])
+    }
+
+    /// ONNX's count_include_pad=1 divides every window by the full 3x3:
+    /// 4/9 in the corners, 6/9 on the edges. (OpenCV 4.6's importer reads
+    /// the flag only from PyTorch's exports and gives 1 everywhere here.)
+    func testAveragePoolingCountsThePaddingWhenAsked() throws {
+        let file = Fixtures.temporaryDirectory.appendingPathComponent("average.onnx")
+        try TinyONNX.paddedAverage().write(to: file)
+        let graph = try OnnxNetwork(path: file.path, inputShape: [1, 1, 5, 5], name: "tiny", workers: 1, engine: .automatic)
+        XCTAssertTrue(graph.usesGraph, graph.fallbackReason ?? "")
+        let out = try graph.forward([Float](repeating: 1, count: 25), outputCount: 9)
+        let expected: [Float] = [4, 6, 4, 6, 9, 6, 4, 6, 4].map { $0 / 9 }
+        for (u, v) in zip(out, expected) { XCTAssertEqual(u, v, accuracy: 1e-6, "\(out)") }
+    }
+
     func testSecondPreparationComesFromTheCache() throws {
         let path = try modelPath(ModelRegistry.sface)
         let cache = freshCache()
@@ -221,6 +310,18 @@ enum TinyONNX {
         var a = Message(); a.string(1, name); for v in values { a.int(8, v) }; a.int(20, 7); return a
     }
 
+    static func attribute(_ name: String, float value: Float) -> Message {
+        var a = Message(); a.string(1, name)
+        a.varint(UInt64(2 << 3 | 5))
+        withUnsafeBytes(of: value.bitPattern.littleEndian) { a.data.append(contentsOf: $0) }
+        a.int(20, 1)
+        return a
+    }
+
+    static func attribute(_ name: String, string value: String) -> Message {
+        var a = Message(); a.string(1, name); a.string(4, value); a.int(20, 3); return a
+    }
+
     static func attribute(_ name: String, graph: Message) -> Message {
         var a = Message(); a.string(1, name); a.message(6, graph); a.int(20, 5); return a
     }
@@ -296,6 +397,75 @@ enum TinyONNX {
             tensor("fzero", dims: [], float: [0]),
         ]
         return model(nodes: nodes, initializers: initializers, input: valueInfo("x", [nil, 4, 4, 3]), output: valueInfo("y", [nil, 48]))
+    }
+
+    /// Every translation the deepface and SFace files use, and the forms
+    /// around them (asymmetric pads, per-channel constants on either side,
+    /// ceil-mode pooling, a squeeze-and-excitation product), on an NHWC
+    /// input with the leading transpose.
+    static func operators(seed: Int = 3) -> Data {
+        var state = UInt64(seed)
+        func values(_ n: Int, _ low: Float = -1, _ high: Float = 1) -> [Float] {
+            (0..<n).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return low + (high - low) * Float(state >> 40) / Float(1 << 24)
+            }
+        }
+        var initializers: [Message] = []
+        func const(_ name: String, _ dims: [Int64], _ low: Float = -1, _ high: Float = 1) -> String {
+            initializers.append(tensor(name, dims: dims, float: values(Int(dims.reduce(1, *)), low, high)))
+            return name
+        }
+        let nodes = [
+            node("Transpose", ["x"], ["t"], [attribute("perm", ints: [0, 3, 1, 2])]),
+            node("Sub", [const("k0", [], 0.4, 0.6), "t"], ["s0"]),
+            node("Conv", ["s0", const("w1", [4, 3, 3, 3]), const("b1", [4])], ["c1"],
+                 [attribute("kernel_shape", ints: [3, 3]), attribute("pads", ints: [0, 1, 2, 1]), attribute("strides", ints: [2, 1])]),
+            node("BatchNormalization", ["c1", const("g", [4]), const("be", [4]), const("m", [4]), const("v", [4], 0.5, 2)], ["bn"],
+                 [attribute("epsilon", float: 1e-3)]),
+            node("PRelu", ["bn", const("sl", [4, 1, 1])], ["p1"]),
+            node("Mul", [const("mc", [1, 4, 1, 1]), "p1"], ["m1"]),
+            node("Add", ["m1", const("ac", [4, 1, 1])], ["a1"]),
+            node("Div", ["a1", const("dc", [4, 1, 1], 0.5, 2)], ["d1"]),
+            node("Clip", ["d1"], ["cl"], [attribute("min", float: -0.8), attribute("max", float: 0.9)]),
+            node("MaxPool", ["cl"], ["mp"], [attribute("kernel_shape", ints: [3, 3]), attribute("strides", ints: [2, 2]), attribute("ceil_mode", int: 1)]),
+            node("Pad", ["mp", "pads"], ["pd"], [attribute("mode", string: "constant")]),
+            node("Conv", ["pd", const("w2", [4, 1, 3, 3])], ["c2"], [attribute("kernel_shape", ints: [3, 3]), attribute("group", int: 4)]),
+            node("GlobalAveragePool", ["c2"], ["gp"]),
+            node("Sigmoid", ["gp"], ["sg"]),
+            node("Mul", ["c2", "sg"], ["se"]),
+            node("Tanh", ["se"], ["th"]),
+            node("Concat", ["se", "th"], ["cat"], [attribute("axis", int: 1)]),
+            node("LRN", ["cat"], ["lrn"], [attribute("size", int: 3), attribute("alpha", float: 0.01), attribute("beta", float: 0.75), attribute("bias", float: 1)]),
+            node("Relu", ["lrn"], ["r"]),
+            node("Flatten", ["r"], ["f"], [attribute("axis", int: 1)]),
+            node("Gemm", ["f", const("fw", [5, 16]), const("fb", [5])], ["fc"], [attribute("transB", int: 1)]),
+            node("BatchNormalization", ["fc", const("g2", [5]), const("be2", [5]), const("m2", [5]), const("v2", [5], 0.5, 2)], ["bn2"]),
+            node("Softmax", ["bn2"], ["y"], [attribute("axis", int: 1)]),
+        ]
+        initializers.append(tensor("pads", dims: [8], int64: [0, 0, 1, 0, 0, 0, 0, 1]))
+        return model(nodes: nodes, initializers: initializers, input: valueInfo("x", [1, 9, 7, 3]), output: valueInfo("y", [1, 5]))
+    }
+
+    /// y = 0.5 * x B + 2 C with B (in, out) = [[1, 2], [3, 4]] (transB=0)
+    /// and C = [0.25, -1]: x = [1, 2] gives [4, 3].
+    static func scaledGemm() -> Data {
+        let nodes = [
+            node("Flatten", ["x"], ["f"], [attribute("axis", int: 1)]),
+            node("Gemm", ["f", "b", "c"], ["y"], [attribute("alpha", float: 0.5), attribute("beta", float: 2)]),
+        ]
+        let initializers = [tensor("b", dims: [2, 2], float: [1, 2, 3, 4]), tensor("c", dims: [2], float: [0.25, -1])]
+        return model(nodes: nodes, initializers: initializers, input: valueInfo("x", [1, 2, 1, 1]), output: valueInfo("y", [1, 2]))
+    }
+
+    /// AveragePool counting the padding (count_include_pad=1), flattened.
+    static func paddedAverage() -> Data {
+        let nodes = [
+            node("AveragePool", ["x"], ["p"], [attribute("kernel_shape", ints: [3, 3]), attribute("strides", ints: [2, 2]),
+                                              attribute("pads", ints: [1, 1, 1, 1]), attribute("count_include_pad", int: 1)]),
+            node("Flatten", ["p"], ["y"], [attribute("axis", int: 1)]),
+        ]
+        return model(nodes: nodes, initializers: [], input: valueInfo("x", [1, 1, 5, 5]), output: valueInfo("y", [1, 9]))
     }
 
     /// A linear layer over a flattened NHWC image.

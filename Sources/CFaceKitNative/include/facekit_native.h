@@ -25,7 +25,8 @@ typedef enum fk_status {
     FK_ERR_MODEL_LOAD = 4,    // a model file could not be read or parsed
     FK_ERR_INFERENCE = 5,     // a model failed while running
     FK_ERR_IO = 6,            // a file could not be read or written
-    FK_ERR_INTERNAL = 7
+    FK_ERR_INTERNAL = 7,
+    FK_ERR_UNSUPPORTED = 8    // a valid model this path cannot express; use another one
 } fk_status;
 
 typedef struct fk_error {
@@ -171,6 +172,31 @@ typedef struct fk_onnx_report {
 } fk_onnx_report;
 fk_status fk_onnx_rewrite(const char *source_path, const char *target_path, const int64_t *input_shape,
                           int32_t rank, fk_onnx_report *report, fk_error *error);
+
+// ---------------------------------------------------------------- ONNX as layer graphs
+typedef struct fk_graph fk_graph;
+// Builds a finished fk_graph (see "layer graphs" below) that computes what
+// the ONNX file at path computes, from the layer types the Keras loader also
+// uses, so that the file runs on fk_graph's engine instead of OpenCV's ONNX
+// importer. Meant for files fk_onnx_rewrite has prepared (shapes folded), and
+// for plain files without shape arithmetic (SFace). input_shape (rank dims,
+// the file's own layout; -1 or rank 0 keeps the file's values) fixes the
+// input; the batch is 1.
+//
+// Layout: fk_graph_forward always takes channels-last samples. *input_is_nhwc
+// tells how those relate to the file's input:
+//   1: the file takes (1, H, W, C) and its first node transposes it to NCHW
+//      (deepface's channels-last exports): feed the file's input unchanged;
+//   0: the file takes (1, C, H, W): feed that tensor transposed to (1, H, W, C).
+// Outputs come out as the file's (only outputs of rank 2, or whose values do
+// not depend on the layout, are accepted).
+//
+// FK_ERR_UNSUPPORTED (the message names the node and why) when the file holds
+// an operator or a form of one that has no exact layer equivalent: run the
+// file through fk_net_open instead. Nothing is approximated. FK_ERR_MODEL_LOAD
+// for a corrupt file, FK_ERR_IO when it cannot be read.
+fk_status fk_graph_from_onnx(const char *path, const int64_t *input_shape, int32_t rank, fk_graph **out,
+                             int32_t *input_is_nhwc, fk_error *error);
 
 // dlib's ResNet face descriptor (dlib_face_recognition_resnet_model_v1.dat).
 typedef struct fk_dlib_resnet fk_dlib_resnet;

@@ -1,14 +1,15 @@
 /// deepface's own attribute models, fed exactly as deepface's analyze feeds
 /// them: age, gender and race take the 224x224 fitted face (float BGR in
 /// [0, 1], NHWC); emotion takes its gray, resized to 48x48. The weights come
-/// from deepface's ONNX export (channels-last, through OpenCV dnn) or from its
-/// Keras .h5 file (through the native Keras loader); both run the same math.
+/// from deepface's ONNX export (channels-last, as a translated layer graph or
+/// through OpenCV's importer: OnnxNetwork) or from its Keras .h5 file
+/// (through the native Keras loader); both run the same math.
 struct DeepfaceDemographyPredictor: SingleAttributePredictor {
     let model: AttributeModel
     private let backend: Backend
 
     enum Backend {
-        case onnx(Pool<DnnNet>)
+        case onnx(OnnxNetwork)
         case keras(Pool<KerasNetwork>)
     }
 
@@ -24,9 +25,7 @@ struct DeepfaceDemographyPredictor: SingleAttributePredictor {
             : [1, AnalysisCrop.deepfaceSide, AnalysisCrop.deepfaceSide, 3]
         let name = "deepface \(model.action.rawValue) model"
         let prepared = try cache.prepare(source: path, inputShape: shape, model: name)
-        let nets = Pool(capacity: copies) { try DnnNet(model: prepared.path, name: "\(name) (\(path))") }
-        try nets.warmUp()
-        backend = .onnx(nets)
+        backend = .onnx(try OnnxNetwork(path: prepared.path, inputShape: shape, name: "\(name) (\(path))", workers: copies))
     }
 
     init(model: AttributeModel, keras path: String, copies: Int) throws {
@@ -60,14 +59,9 @@ struct DeepfaceDemographyPredictor: SingleAttributePredictor {
         let batch = inputs.flatMap { $0 }
         let flat: [Float]
         switch backend {
-        case .onnx(let nets):
+        case .onnx(let network):
             // The rewritten graph is folded for a batch of one.
-            let shape: [Int32] = model.action == .emotion
-                ? [1, Int32(Self.emotionSide), Int32(Self.emotionSide), 1]
-                : [1, Int32(side), Int32(side), 3]
-            flat = try nets.with { net in
-                try inputs.flatMap { try net.forward($0, shape: shape, outputCount: width) }
-            }
+            flat = try inputs.flatMap { try network.forward($0, outputCount: width) }
         case .keras(let nets):
             flat = try nets.with { try $0.predict(batch, count: crops.count)[0] }
         }

@@ -1,13 +1,14 @@
 import Foundation
 
 /// One of deepface's graphs (VGG-Face, Facenet, Facenet512, ArcFace,
-/// GhostFaceNet, OpenFace, DeepID) from its ONNX file, through OpenCV dnn.
-/// The file is rewritten once for OpenCV 4.6 (GraphCache). deepface's ONNX
-/// client feeds the fitted faces as they are: channels last (n, h, w, 3),
-/// BGR, float32; so does this.
+/// GhostFaceNet, OpenFace, DeepID) from its ONNX file. The file is rewritten
+/// once for OpenCV 4.6 (GraphCache); the rewritten file runs as a translated
+/// layer graph, or through OpenCV's importer when it has no exact
+/// translation (OnnxNetwork). deepface's ONNX client feeds the fitted faces
+/// as they are: channels last (n, h, w, 3), BGR, float32; so does this.
 struct GraphRecognizer: FaceRecognizer {
     let info: RecognitionModelInfo
-    private let nets: Pool<DnnNet>
+    let network: OnnxNetwork
     let prepared: GraphCache.Prepared
 
     init(info: RecognitionModelInfo, onnx path: String, cache: GraphCache, workers: Int) throws {
@@ -23,22 +24,20 @@ struct GraphRecognizer: FaceRecognizer {
                 model: info.name,
                 reason: "\(file) outputs \(prepared.outputShape.map(String.init).joined(separator: "x")) values per face, but \(info.name) gives \(info.dimensions): is it another model's file?")
         }
-        nets = Pool(capacity: workers) { try DnnNet(model: prepared.path, name: info.name) }
-        try nets.warmUp()
+        network = try OnnxNetwork(path: prepared.path, inputShape: shape, name: info.name, workers: workers)
         // Run once: OpenCV allocates its buffers on the first forward, and a
         // graph that imports but cannot run fails here, at load, by name.
         let probe = [Float](repeating: 0, count: info.inputWidth * info.inputHeight * 3)
         do {
-            _ = try nets.with { try $0.forward(probe, shape: shape.map(Int32.init), outputCount: info.dimensions) }
+            _ = try network.forward(probe, outputCount: info.dimensions)
         } catch let error as FaceKitError {
             throw FaceKitError.modelLoadFailed(model: info.name, reason: "\(file) does not run: \(error)")
         }
     }
 
     func embed(_ faces: [[Float]]) throws -> [[Float]] {
-        let shape: [Int32] = [1, Int32(info.inputHeight), Int32(info.inputWidth), 3]
-        return try faces.map { face in
-            let out = try nets.with { try $0.forward(face, shape: shape, outputCount: info.dimensions) }
+        try faces.map { face in
+            let out = try network.forward(face, outputCount: info.dimensions)
             return info.normalizesOutput ? Self.l2Normalized(out) : out
         }
     }

@@ -33,15 +33,15 @@ final class DnnNet: @unchecked Sendable {
     }
 }
 
-/// SFace through OpenCV dnn, fed as deepface's ONNX backend feeds it:
-/// bytes in RGB order, channels first, unscaled.
+/// SFace, fed as deepface's ONNX backend feeds it: bytes in RGB order,
+/// channels first, unscaled. The file runs as a translated layer graph, or
+/// through OpenCV's importer when FACEKIT_ENGINE=opencv (OnnxNetwork).
 struct SFaceRecognizer: FaceRecognizer {
     let info = RecognitionModels.sface
-    private let nets: Pool<DnnNet>
+    let network: OnnxNetwork
 
-    init(path: String, workers: Int) throws {
-        nets = Pool(capacity: workers) { try DnnNet(model: path, name: "SFace") }
-        try nets.warmUp()
+    init(path: String, workers: Int, engine: OnnxNetwork.Engine = .fromEnvironment) throws {
+        network = try OnnxNetwork(path: path, inputShape: [1, 3, 112, 112], name: "SFace", workers: workers, engine: engine)
     }
 
     func embed(_ faces: [[Float]]) throws -> [[Float]] {
@@ -54,7 +54,7 @@ struct SFaceRecognizer: FaceRecognizer {
                 chw[plane + p] = Float(truncatedByte(hwc[3 * p + 1]))
                 chw[2 * plane + p] = Float(truncatedByte(hwc[3 * p]))
             }
-            return try nets.with { try $0.forward(chw, shape: [1, 3, Int32(side), Int32(side)], outputCount: 128) }
+            return try network.forward(chw, outputCount: 128)
         }
     }
 }
