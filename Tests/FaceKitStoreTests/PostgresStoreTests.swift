@@ -23,7 +23,7 @@ enum PostgresServer {
 }
 
 /// Every VectorStoreTests test, on PostgreSQL with pgvector.
-final class PostgresVectorStoreTests: VectorStoreTests {
+class PostgresVectorStoreTests: VectorStoreTests {
     var database: (name: String, url: String)!
 
     override func setUpWithError() throws {
@@ -90,20 +90,9 @@ final class PostgresVectorStoreTests: VectorStoreTests {
 /// Every VectorStoreTests test on PostgreSQL with the local ANN engine: the
 /// 4-bit scan mirrored in this process, asked to re-rank every row so that it
 /// must agree with the exact search, and kept in step with inserts and
-/// deletes made through other handles.
-final class PostgresLocalANNStoreTests: VectorStoreTests {
-    var database: (name: String, url: String)!
-
-    override func setUpWithError() throws {
-        try super.setUpWithError()
-        database = try PostgresServer.scratch()
-    }
-
-    override func tearDownWithError() throws {
-        if let database { try? PostgresVectorStore.dropDatabase(named: database.name, server: try PostgresServer.url()) }
-        try super.tearDownWithError()
-    }
-
+/// deletes made through other handles. (The PostgreSQL-specific tests it
+/// inherits run again; they open their stores themselves.)
+final class PostgresLocalANNStoreTests: PostgresVectorStoreTests {
     override func openStore() throws -> any VectorStore {
         try PostgresVectorStore(url: database.url, ann: .local)
     }
