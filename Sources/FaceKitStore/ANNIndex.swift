@@ -2,35 +2,39 @@ import CFaceKitNative
 import FaceKit
 import Foundation
 
-/// Which faiss index the embedded store builds, and how wide it searches.
+/// Which ANN index the embedded store builds, and how wide it searches.
 ///
-/// HNSW32 with efSearch 512 is the default, picked on `facekit bench-store`
-/// (100k synthetic 128-d face-like vectors, idle 2-core machine): it reached
-/// recall@10 0.9945 at 4.3 ms p50 after a 34 s build, where IVF-Flat needed
-/// every list probed (an exact scan, 5.9 ms) for 0.99+, and at 1M IVF with
-/// half its lists probed gave 0.982 in 78 ms. IVF stays selectable: it
-/// builds about 5x faster and removes deleted rows in place, where faiss'
-/// HNSW cannot, so a delete makes the next ANN search rebuild the index.
+/// The default, `sq4`, scans a 4-bit code of every vector (64 bytes a 128-d
+/// vector, on both cores) and scores its best `candidates` exactly. Measured
+/// with `facekit bench-store` on 1M synthetic face-like 128-d vectors: recall@10
+/// 1.0 at 2.5 ms p50, built in 0.6 s, and it removes deleted rows in place.
+/// faiss stays selectable, but Debian's libfaiss 1.7.3 is built without AVX2:
+/// its HNSW32 reached recall 0.90 at efSearch 1024 (3.3 ms) on the same 1M
+/// vectors after a 230 s build and cannot remove rows, and IVF needs most
+/// lists probed for 0.98.
 public struct ANNOptions: Sendable, Equatable {
-    public enum Kind: String, Sendable, CaseIterable { case ivf, hnsw }
+    public enum Kind: String, Sendable, CaseIterable { case sq4, ivf, hnsw }
     public var kind: Kind
     /// IVF lists per sqrt(vectors); HNSW graph degree (M).
     public var lists: Double
     public var hnswM: Int
-    /// Lists probed (IVF), as a fraction of the lists; efSearch (HNSW).
+    /// Lists probed (IVF), as a fraction of the lists; efSearch (HNSW);
+    /// candidates scored exactly (sq4).
     public var probeFraction: Double
     public var efSearch: Int
+    public var candidates: Int
     /// Below this many vectors a scan is as fast as any index: ANN requests
     /// run exactly.
     public var minimumCount: Int
 
-    public init(kind: Kind = .hnsw, lists: Double = 4, hnswM: Int = 32, probeFraction: Double = 0.5,
-                efSearch: Int = 512, minimumCount: Int = 10_000) {
+    public init(kind: Kind = .sq4, lists: Double = 4, hnswM: Int = 32, probeFraction: Double = 0.5,
+                efSearch: Int = 512, candidates: Int = 100, minimumCount: Int = 10_000) {
         self.kind = kind
         self.lists = lists
         self.hnswM = hnswM
         self.probeFraction = probeFraction
         self.efSearch = efSearch
+        self.candidates = candidates
         self.minimumCount = minimumCount
     }
 
@@ -42,6 +46,7 @@ public struct ANNOptions: Sendable, Equatable {
 
     func description(for count: Int) -> String {
         switch kind {
+        case .sq4: return "SQ4"
         case .ivf: return "IVF\(listCount(for: count)),Flat"
         case .hnsw: return "IDMap2,HNSW\(hnswM)"
         }
@@ -49,13 +54,24 @@ public struct ANNOptions: Sendable, Equatable {
 
     func depth(lists: Int) -> Int {
         switch kind {
+        case .sq4: return candidates
         case .ivf: return max(1, min(lists, Int((Double(lists) * probeFraction).rounded(.up))))
         case .hnsw: return efSearch
         }
     }
+
+    /// Training rows: 64 a list for IVF (faiss wants at least 39, and caps at
+    /// 256), which keeps a 1M-row build to minutes; the code ranges of sq4
+    /// settle on a sample of 65,536.
+    func trainingSample(for count: Int) -> Int {
+        switch kind {
+        case .ivf: return min(count, listCount(for: count) * 64)
+        case .sq4, .hnsw: return min(count, 65_536)
+        }
+    }
 }
 
-/// One faiss index over unit vectors (inner product = cosine similarity).
+/// One ANN index (faiss, or the sq4 scan) over unit vectors (inner product = cosine similarity).
 /// A handle is not thread-safe; every call goes through the lock.
 final class ANNIndex: @unchecked Sendable {
     private let handle: OpaquePointer
@@ -85,10 +101,7 @@ final class ANNIndex: @unchecked Sendable {
         let index = ANNIndex(handle: raw!, dimensions: dimensions)
         fk_ann_set_threads(Int32(max(1, ProcessInfo.processInfo.activeProcessorCount)))
         if fk_ann_needs_training(raw) == 1 {
-            // k-means needs a sample, not every row: 64 a list (faiss wants at
-            // least 39, and caps at 256) keeps a 1M-row build to minutes.
-            let lists = options.listCount(for: ids.count)
-            let sample = min(ids.count, lists * 64)
+            let sample = options.trainingSample(for: ids.count)
             let stride = max(1, ids.count / max(1, sample))
             var training: [Float] = []
             training.reserveCapacity(sample * dimensions)

@@ -22,10 +22,11 @@ public final class SQLiteVectorStore: VectorStore {
 
     /// Sets how wide ANN searches look (IVF lists probed, HNSW efSearch),
     /// for indexes loaded now and later: the benchmark's sweep.
-    public func setANNDepth(probeFraction: Double? = nil, efSearch: Int? = nil) throws {
+    public func setANNDepth(probeFraction: Double? = nil, efSearch: Int? = nil, candidates: Int? = nil) throws {
         let options = annSettings.withLock { options -> ANNOptions in
             if let probeFraction { options.probeFraction = probeFraction }
             if let efSearch { options.efSearch = efSearch }
+            if let candidates { options.candidates = candidates }
             return options
         }
         for state in anns.withLock({ Array($0.values) }) {
@@ -377,13 +378,15 @@ extension SQLiteVectorStore {
 // MARK: ANN
 
 extension SQLiteVectorStore {
-    /// Where a signature's faiss index is kept: beside the store, named
-    /// after the signature row and a tag of its key and creation time, so a
-    /// store file made anew never meets an index of the old one.
+    /// Where a signature's ANN index is kept: beside the store, named
+    /// after the signature row, a tag of its key and creation time (so a
+    /// store file made anew never meets an index of the old one) and the
+    /// index kind (so changing the kind builds the new one).
     func annPath(sid: Int64, key: String, created: String) -> String {
         var hash: UInt64 = 0xcbf29ce484222325  // FNV-1a
         for byte in (key + "|" + created).utf8 { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
-        return path + "-ann/signature-\(sid)-\(String(hash, radix: 16)).faiss"
+        let kind = annOptions.kind
+        return path + "-ann/signature-\(sid)-\(String(hash, radix: 16))" + (kind == .sq4 ? ".sq4" : "-\(kind.rawValue).faiss")
     }
 
     /// The signature's faiss index, brought in step with the rows first:

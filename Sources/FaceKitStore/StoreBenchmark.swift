@@ -82,7 +82,7 @@ public struct StoreBenchmark: Sendable {
 
     /// Face `index` of a person: centre plus noise of total length ~0.58,
     /// which puts two faces of one person at cosine ~0.75.
-    func face(person: Int, index: Int) -> [Float] {
+    public func face(person: Int, index: Int) -> [Float] {
         var g = Generator(state: seed ^ (UInt64(person) << 20 | UInt64(index)) &* 0x2545F4914F6CDD1D)
         let sigma = Float((1.0 / (3.0 * Double(dimensions))).squareRoot())
         return centre(person).map { $0 + sigma * g.gaussian() }

@@ -31,14 +31,20 @@ struct BenchStore: ParsableCommand {
     @Option(help: "Queries per measurement.")
     var queries: Int = 200
 
-    @Option(help: "Embedded store ANN kind: ivf or hnsw.")
-    var annKind: String = "ivf"
+    @Option(help: "Embedded store ANN kind: sq4 (4-bit scan, exact re-ranking), ivf or hnsw (faiss).")
+    var annKind: String = ANNOptions().kind.rawValue
+
+    @Option(help: "Embedded sq4: candidates scored exactly, comma-separated.")
+    var candidates: String = "\(ANNOptions().candidates)"
 
     @Option(help: "Embedded IVF: fractions of the lists probed, comma-separated (each measured on one build).")
     var probeFractions: String = "\(ANNOptions().probeFraction)"
 
     @Option(help: "Embedded HNSW (faiss): efSearch values, comma-separated.")
     var efSearches: String = "\(ANNOptions().efSearch)"
+
+    @Option(help: "PostgreSQL ANN engine: pgvector (HNSW) or local (the sq4 scan mirrored in this process).")
+    var pgAnn: String = PostgresVectorStore.ANNEngine.pgvector.rawValue
 
     @Option(help: "pgvector hnsw.ef_search values, comma-separated.")
     var pgEfSearches: String = "200"
@@ -55,7 +61,7 @@ struct BenchStore: ParsableCommand {
             let countList = counts.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             let dimList = dims.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             let storeList = stores.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard let kind = ANNOptions.Kind(rawValue: annKind) else { throw FaceKitError.invalidInput("--ann-kind is ivf or hnsw") }
+            guard let kind = ANNOptions.Kind(rawValue: annKind) else { throw FaceKitError.invalidInput("--ann-kind is sq4, ivf or hnsw") }
             if storeList.contains("postgres") && postgres == nil {
                 throw FaceKitError.invalidInput("--postgres URL is needed for the postgres store (scripts/pg-server.sh start DIR prints one)")
             }
@@ -74,20 +80,32 @@ struct BenchStore: ParsableCommand {
                         case "sqlite":
                             let store = try SQLiteVectorStore(path: folder.appendingPathComponent("bench-\(count)-\(d).sqlite").path,
                                                               ann: ANNOptions(kind: kind))
-                            let settings = kind == .ivf ? list(probeFractions).map { "nprobe=\($0)*lists" }
-                                                        : list(efSearches).map { "efSearch=\($0)" }
+                            let settings: [String]
+                            switch kind {
+                            case .sq4: settings = list(candidates).map { "candidates=\($0)" }
+                            case .ivf: settings = list(probeFractions).map { "nprobe=\($0)*lists" }
+                            case .hnsw: settings = list(efSearches).map { "efSearch=\($0)" }
+                            }
                             result = try bench.run(store, diskUsage: store.diskUsage, annSettings: settings, configure: { label in
                                 let value = String(label.split(separator: "=")[1].split(separator: "*")[0])
-                                if kind == .ivf { try store.setANNDepth(probeFraction: Double(value)) }
-                                else { try store.setANNDepth(efSearch: Int(value)) }
+                                switch kind {
+                                case .sq4: try store.setANNDepth(candidates: Int(value))
+                                case .ivf: try store.setANNDepth(probeFraction: Double(value))
+                                case .hnsw: try store.setANNDepth(efSearch: Int(value))
+                                }
                             }, log: log)
                         case "postgres":
                             let name = "facekit_bench_\(count)_\(d)"
                             let url = try PostgresVectorStore.createDatabase(named: name, server: postgres!)
-                            let store = try PostgresVectorStore(url: url)
-                            result = try bench.run(store, diskUsage: store.diskUsage,
-                                                   annSettings: list(pgEfSearches).map { "ef_search=\($0)" }, configure: { label in
-                                try store.setEfSearch(Int(label.split(separator: "=")[1]) ?? 200)
+                            guard let engine = PostgresVectorStore.ANNEngine(rawValue: pgAnn) else {
+                                throw FaceKitError.invalidInput("--pg-ann is pgvector or local")
+                            }
+                            let store = try PostgresVectorStore(url: url, ann: engine,
+                                                                localANN: ANNOptions(candidates: Int(list(candidates).first ?? "") ?? 100))
+                            let settings = engine == .local ? ["local sq4 candidates=\(store.localANN.candidates)"]
+                                                            : list(pgEfSearches).map { "ef_search=\($0)" }
+                            result = try bench.run(store, diskUsage: store.diskUsage, annSettings: settings, configure: { label in
+                                if engine == .pgvector { try store.setEfSearch(Int(label.split(separator: "=")[1]) ?? 200) }
                             }, log: log)
                             if !keep { try PostgresVectorStore.dropDatabase(named: name, server: postgres!) }
                         default:

@@ -8,9 +8,15 @@ struct StoreFlags: ParsableArguments {
     @Option(help: "Face store: a SQLite file (default $FACEKIT_HOME/faces.sqlite), or postgres://USER@HOST:PORT/DB with pgvector.")
     var store: String?
 
+    @Option(help: "PostgreSQL store: where ANN searches run: pgvector (HNSW in the server) or local (a 4-bit scan index mirrored in this process).")
+    var pgAnn: String = PostgresVectorStore.ANNEngine.pgvector.rawValue
+
     func open() throws -> any VectorStore {
+        guard let engine = PostgresVectorStore.ANNEngine(rawValue: pgAnn) else {
+            throw FaceKitError.invalidInput("--pg-ann is pgvector or local")
+        }
         guard let store else { return try SQLiteVectorStore(path: SQLiteVectorStore.defaultPath()) }
-        if PostgresVectorStore.isURL(store) { return try PostgresVectorStore(url: store) }
+        if PostgresVectorStore.isURL(store) { return try PostgresVectorStore(url: store, ann: engine) }
         if store.contains("://") {
             throw FaceKitError.invalidInput("store \(store): give a SQLite file path or a postgres:// URL")
         }

@@ -23,7 +23,7 @@ enum PostgresServer {
 }
 
 /// Every VectorStoreTests test, on PostgreSQL with pgvector.
-final class PostgresVectorStoreTests: VectorStoreTests {
+class PostgresVectorStoreTests: VectorStoreTests {
     var database: (name: String, url: String)!
 
     override func setUpWithError() throws {
@@ -84,5 +84,36 @@ final class PostgresVectorStoreTests: VectorStoreTests {
         XCTAssertThrowsError(try PostgresVectorStore(url: "postgres://postgres@127.0.0.1:1/none")) {
             XCTAssertEqual(($0 as? FaceKitError)?.category, .processing)
         }
+    }
+}
+
+/// Every VectorStoreTests test on PostgreSQL with the local ANN engine: the
+/// 4-bit scan mirrored in this process, asked to re-rank every row so that it
+/// must agree with the exact search, and kept in step with inserts and
+/// deletes made through other handles. (The PostgreSQL-specific tests it
+/// inherits run again; they open their stores themselves.)
+final class PostgresLocalANNStoreTests: PostgresVectorStoreTests {
+    override func openStore() throws -> any VectorStore {
+        try PostgresVectorStore(url: database.url, ann: .local)
+    }
+
+    override func openStoreWithWideANN() throws -> any VectorStore {
+        try PostgresVectorStore(url: database.url, ann: .local, localANN: ANNOptions(candidates: 1000, minimumCount: 0))
+    }
+
+    /// A delete through another handle (process) reaches this handle's
+    /// mirror in place: the index keeps its object and loses the row.
+    func testLocalIndexFollowsAnotherHandlesDelete() throws {
+        let store = try PostgresVectorStore(url: database.url, ann: .local, localANN: ANNOptions(minimumCount: 0))
+        let sig = signature(dimensions: 20)
+        let data = vectors(50, dimensions: 20, seed: 9)
+        let ids = try store.add(data.map { FaceRecord(identity: "p", embedding: $0) }, signature: sig)
+        XCTAssertEqual(try store.search(data[7], signature: sig, metric: .cosine, limit: .top(1), mode: .ann).first?.id, ids[7])
+        let first = try XCTUnwrap(try store.localIndex(sig)).1
+        XCTAssertTrue(try PostgresVectorStore(url: database.url).delete(id: ids[7]))
+        XCTAssertNotEqual(try store.search(data[7], signature: sig, metric: .cosine, limit: .top(1), mode: .ann).first?.id, ids[7])
+        let second = try XCTUnwrap(try store.localIndex(sig)).1
+        XCTAssertTrue(first === second)
+        XCTAssertEqual(second.count, 49)
     }
 }

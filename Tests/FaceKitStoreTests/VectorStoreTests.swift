@@ -269,16 +269,56 @@ final class SQLiteStoreTests: XCTestCase {
     }
 }
 
-/// The contract again with faiss' HNSW as the embedded store's ANN index
-/// (the default kind): it cannot remove vectors, so deletes rebuild it.
+/// The contract again with faiss' HNSW as the embedded store's ANN index:
+/// it cannot remove vectors, so deletes rebuild it.
 final class SQLiteHNSWStoreTests: VectorStoreTests {
     override func openStoreWithWideANN() throws -> any VectorStore {
         try SQLiteVectorStore(path: directory.appendingPathComponent("faces.sqlite").path,
                               ann: ANNOptions(kind: .hnsw, efSearch: 1000, minimumCount: 0))
     }
+}
 
-    func testDefaultANNIsHNSW() {
-        XCTAssertEqual(ANNOptions().kind, .hnsw)
-        XCTAssertEqual(ANNOptions().description(for: 1_000_000), "IDMap2,HNSW32")
+/// The contract again with the default ANN index, the 4-bit scan, asked to
+/// re-rank every row (so it must agree with the exact search); it removes
+/// deleted rows in place.
+final class SQLiteSQ4StoreTests: VectorStoreTests {
+    override func openStoreWithWideANN() throws -> any VectorStore {
+        try SQLiteVectorStore(path: directory.appendingPathComponent("faces.sqlite").path,
+                              ann: ANNOptions(kind: .sq4, candidates: 1000, minimumCount: 0))
+    }
+
+    func testDefaultANNIsTheScan() {
+        XCTAssertEqual(ANNOptions().kind, .sq4)
+        XCTAssertEqual(ANNOptions().description(for: 1_000_000), "SQ4")
+        XCTAssertEqual(ANNOptions(kind: .hnsw).description(for: 1_000_000), "IDMap2,HNSW32")
+    }
+
+    /// With its default 100 candidates among 20,000 face-like vectors, the
+    /// scan's top 10 is the exact top 10 (recall@10 >= 0.99 over 50 queries),
+    /// and a handle that loads the saved index answers the same.
+    func testDefaultScanRecallOnFaceLikeVectors() throws {
+        let bench = StoreBenchmark(count: 20_000, dimensions: 128)
+        let path = directory.appendingPathComponent("recall.sqlite").path
+        let store = try SQLiteVectorStore(path: path, ann: ANNOptions(minimumCount: 0))
+        let sig = bench.signature
+        var records: [FaceRecord] = []
+        for i in 0..<bench.count {
+            records.append(FaceRecord(identity: "person\(i / 5)", embedding: bench.face(person: i / 5, index: i % 5)))
+        }
+        try store.add(records, signature: sig)
+        var found = 0, total = 0
+        let reopened = try SQLiteVectorStore(path: path, ann: ANNOptions(minimumCount: 0))
+        for q in 0..<50 {
+            let query = bench.face(person: (q * 397) % (bench.count / 5), index: 5 + q)
+            let exact = Set(try store.search(query, signature: sig, metric: .cosine, limit: .top(10), mode: .exact).map(\.id))
+            let ann = try store.search(query, signature: sig, metric: .cosine, limit: .top(10), mode: .ann).map(\.id)
+            XCTAssertEqual(ann.count, 10)
+            found += ann.filter { exact.contains($0) }.count
+            total += exact.count
+            XCTAssertEqual(try reopened.search(query, signature: sig, metric: .cosine, limit: .top(10), mode: .ann).map(\.id), ann)
+        }
+        XCTAssertGreaterThanOrEqual(Double(found) / Double(total), 0.99)
+        let files = try FileManager.default.contentsOfDirectory(atPath: path + "-ann")
+        XCTAssertTrue(files.contains { $0.hasSuffix(".sq4") }, "\(files)")
     }
 }

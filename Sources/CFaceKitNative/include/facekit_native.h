@@ -271,10 +271,12 @@ fk_status fk_graph_forward(fk_graph *graph, const float *nhwc, int32_t count, fl
 // "onednn" or "opencv": the engine a finished graph runs on.
 const char *fk_graph_engine(const fk_graph *graph);
 
-// ---------------------------------------------------------------- ANN (faiss)
+// ---------------------------------------------------------------- ANN
 // An approximate nearest-neighbour index over unit vectors with inner product
 // (cosine similarity): vectors are L2-normalised on the way in. Built from a
-// faiss index_factory description ("IVF1024,Flat", "IDMap2,HNSW32", ...).
+// faiss index_factory description ("IVF1024,Flat", "IDMap2,HNSW32", ...), or
+// "SQ4": FaceKit's own scan of 4-bit codes with exact re-ranking of the best
+// candidates (ann_scan.hpp), which keeps its ids and removes in place.
 // Not thread-safe: the caller serialises use of a handle.
 typedef struct fk_ann fk_ann;
 fk_status fk_ann_create(int32_t dimensions, const char *description, fk_ann **out, fk_error *error);
@@ -292,7 +294,7 @@ int32_t fk_ann_lists(const fk_ann *ann);
 int32_t fk_ann_dimensions(const fk_ann *ann);
 // Copies the stored ids (any order) into out (capacity >= fk_ann_count).
 fk_status fk_ann_ids(const fk_ann *ann, int64_t *out, int64_t capacity, fk_error *error);
-// Search breadth: nprobe for IVF, efSearch for HNSW.
+// Search breadth: nprobe for IVF, efSearch for HNSW, candidates re-ranked for SQ4.
 fk_status fk_ann_set_depth(fk_ann *ann, int32_t depth, fk_error *error);
 // k nearest of one query: ids (-1 past the end) and cosine similarities.
 fk_status fk_ann_search(const fk_ann *ann, const float *query, int32_t k, int64_t *ids, float *similarities,
