@@ -44,11 +44,18 @@ std::atomic<int> threads_setting{0};
 // environment at start: on a machine whose cores other processes share, a
 // spinning team waits out a time slice of its descheduled thread in every
 // primitive (ArcFace: 700 ms a face on two threads against 39 on one). So
-// without an explicit count, all cores only when the policy was chosen.
+// without an explicit count (fk_set_num_threads, else FACEKIT_THREADS), all
+// cores only when the policy was chosen.
 int threads_for_net() {
     static const bool policy = std::getenv("OMP_WAIT_POLICY") != nullptr;
+    static const int environment = [] {
+        const char *text = std::getenv("FACEKIT_THREADS");
+        return text ? std::atoi(text) : 0;
+    }();
     const int t = threads_setting.load();
-    return t > 0 ? t : policy ? omp_get_num_procs() : 1;
+    if (t > 0) return t;
+    if (environment > 0) return environment;
+    return policy ? omp_get_num_procs() : 1;
 }
 
 // Runs body with the calling thread's OpenMP team at n threads.
@@ -577,21 +584,41 @@ struct Net::Impl {
             dn::post_ops post;
             std::unordered_map<int, dn::memory> extra;
             int index = 0;
+            // Adjacent linear steps (ONNX's x * a then + b) become one:
+            // oneDNN 2.6's convolution kernels give wrong values for two
+            // eltwise_linear post-ops in a row (GhostFaceNet's hard sigmoid).
+            std::vector<Act> pending;
+            auto flush = [&] {
+                for (const Act &a : pending) {
+                    post.append_eltwise(1.f, a.alg, a.alpha, a.beta);
+                    ++index;
+                }
+                pending.clear();
+            };
             for (size_t i = 0; i < n; ++i) {
                 const Op &c = ops[o.chain[i]];
+                if (c.kind != Kind::PRelu) {
+                    for (const Act &a : c.acts) {
+                        if (a.alg == dn::algorithm::eltwise_linear && !pending.empty() &&
+                            pending.back().alg == dn::algorithm::eltwise_linear) {
+                            Act &last = pending.back();
+                            last = {last.alg, a.alpha * last.alpha, a.alpha * last.beta + a.beta};
+                        } else {
+                            pending.push_back(a);
+                        }
+                    }
+                    continue;
+                }
+                flush();
                 if (c.kind == Kind::PRelu) {
                     post.append_prelu(1 << 1);
                     std::vector<int> shape(o.shape.size(), 1);
                     shape[1] = channels;
                     extra[DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_WEIGHTS] = constant(c.mul, plain(shape));
                     ++index;
-                } else {
-                    for (const Act &a : c.acts) {
-                        post.append_eltwise(1.f, a.alg, a.alpha, a.beta);
-                        ++index;
-                    }
                 }
             }
+            flush();
             try {
                 auto pd = make(attr(post));
                 // oneDNN 2.6 accepts some post-ops (PReLU on convolutions)

@@ -203,6 +203,11 @@ final class GraphEngineTests: XCTestCase {
         let flat = g.add("Flatten", "axis=1", [pooled])
         let gate2 = g.add("Sigmoid", "", [g.add("InnerProduct", "num_output=8;bias_term=1;axis=1", [flat], blobs: [[8, 8], [8]])])
         let se2 = g.add("Scale", "axis=1;bias_term=0", [x, gate2])
+        // GhostFaceNet's ONNX hard sigmoid: x * 1/6, + 0.5, clip to [0, 1]
+        // (two linear steps in a row after a convolution).
+        let scaled = g.add("Power", "power=1;scale=0.16666667;shift=0", [g.conv(pooled, cin: 8, out: 8, k: 1)])
+        let hard = g.add("ReLU6", "min_value=0;max_value=1", [g.add("Power", "power=1;scale=1;shift=0.5", [scaled])])
+        let seHard = g.add("Scale", "axis=1;bias_term=0", [x, hard])
         let y = g.conv(x, cin: 8, out: 8, k: 1)
         let cat = g.add("Concat", "axis=1", [se4, se2, y])
         let sum3 = g.add("Eltwise", "operation=sum", [se4, se2, y])
@@ -217,7 +222,7 @@ final class GraphEngineTests: XCTestCase {
         let lrn = g.add("LRN", "norm_region=ACROSS_CHANNELS;local_size=5;alpha=0.5;beta=0.75;bias=2;norm_by_size=0", [y])
         let lrnCaffe = g.add("LRN", "norm_region=ACROSS_CHANNELS;local_size=3;alpha=0.3;beta=0.5;bias=1", [y])
         let normalized = g.add("Normalize", "p=2;eps=1e-10;across_spatial=0", [g.add("Dropout", "", [y])])
-        try g.check(outputs: [cat, weighted, prod, top, quotient, affine, leaky, lrn, lrnCaffe, normalized])
+        try g.check(outputs: [cat, weighted, prod, top, quotient, affine, leaky, lrn, lrnCaffe, normalized, seHard])
     }
 
     func testALayerOneDNNDoesNotRunKeepsTheGraphOnOpenCV() throws {
