@@ -6,6 +6,7 @@
 #include "internal.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <array>
 #include <cmath>
 #include <opencv2/dnn.hpp>
@@ -14,21 +15,85 @@
 namespace fk {
 namespace {
 
+// The network runs as an fk_graph (oneDNN) on a fixed 640 x 640 canvas:
+// deepface never feeds it more, and one size means one plan, where a plan per
+// image size would cost ~25 ms of kernel generation each time. The image sits
+// in the top-left corner on zeros, and only the anchors of its padded size
+// are decoded, as on a network of that size. OpenCV's importer (at the
+// padded size) serves when the file does not translate or under
+// FACEKIT_ENGINE=opencv.
+constexpr int kCanvas = 640;
+
 class YuNetDetector final : public Detector {
     cv::dnn::Net net_;
+    std::unique_ptr<fk_graph, void (*)(fk_graph *)> graph_{nullptr, fk_graph_free};
     std::vector<std::string> names_;
     cv::Mat padded_;  // reused between calls
+    std::vector<float> canvas_, outputs_;
+    std::vector<cv::Mat> outs_;
 
 public:
     explicit YuNetDetector(const std::vector<std::string> &paths) {
         if (paths.empty()) throw Failure(FK_ERR_INVALID_ARGUMENT, "yunet needs its ONNX file");
+        for (const char *head : {"cls", "obj", "bbox", "kps"})
+            for (int stride : {8, 16, 32}) names_.push_back(std::string(head) + "_" + std::to_string(stride));
+        const char *engine = std::getenv("FACEKIT_ENGINE");
+        if (!engine || std::string(engine) != "opencv") {
+            const int64_t shape[4] = {1, 3, kCanvas, kCanvas};
+            fk_graph *graph = nullptr;
+            int32_t nhwc = 0;
+            fk_error error{};
+            if (fk_graph_from_onnx(paths[0].c_str(), shape, 4, &graph, &nhwc, &error) == FK_OK) {
+                graph_.reset(graph);
+                canvas_.assign(size_t(kCanvas) * kCanvas * 3, 0.f);
+                size_t floats = 0;
+                for (int stride : {8, 16, 32}) floats += size_t(kCanvas / stride) * (kCanvas / stride) * (1 + 1 + 4 + 10);
+                outputs_.resize(floats);
+                return;
+            }
+        }
         try {
             net_ = cv::dnn::readNetFromONNX(paths[0]);
         } catch (const cv::Exception &e) {
             throw Failure(FK_ERR_MODEL_LOAD, "cannot load YuNet " + paths[0] + ": " + e.what());
         }
-        for (const char *head : {"cls", "obj", "bbox", "kps"})
-            for (int stride : {8, 16, 32}) names_.push_back(std::string(head) + "_" + std::to_string(stride));
+    }
+
+    // The twelve heads for `img` (at most 640 a side), each a row per anchor
+    // of a grid `grid[s]` anchors wide.
+    std::vector<const float *> run(const cv::Mat &img, int pw, int ph, int grid[3]) {
+        std::vector<const float *> heads;
+        if (!graph_) {
+            cv::copyMakeBorder(img, padded_, 0, ph - img.rows, 0, pw - img.cols, cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
+            net_.setInput(cv::dnn::blobFromImage(padded_));
+            net_.forward(outs_, names_);
+            for (int s = 0; s < 3; ++s) grid[s] = pw >> (3 + s);
+            for (auto &m : outs_) heads.push_back(m.ptr<float>());
+            return heads;
+        }
+        if (img.type() != CV_8UC3) throw Failure(FK_ERR_INVALID_ARGUMENT, "yunet takes 8-bit BGR images");
+        // Channels-last BGR floats, as blobFromImage gives them before its
+        // transpose; zeros around, as copyMakeBorder pads.
+        std::fill(canvas_.begin(), canvas_.end(), 0.f);
+        for (int y = 0; y < img.rows; ++y) {
+            const uint8_t *row = img.ptr<uint8_t>(y);
+            float *dst = canvas_.data() + size_t(y) * kCanvas * 3;
+            for (int x = 0; x < img.cols * 3; ++x) dst[x] = float(row[x]);
+        }
+        size_t written = 0;
+        fk_error error{};
+        if (fk_graph_forward(graph_.get(), canvas_.data(), 1, outputs_.data(), outputs_.size(), &written, &error) != FK_OK)
+            throw Failure(FK_ERR_INFERENCE, std::string("yunet: ") + error.message);
+        const int width[4] = {1, 1, 4, 10};
+        const float *p = outputs_.data();
+        for (int h = 0; h < 4; ++h)
+            for (int s = 0; s < 3; ++s) {
+                heads.push_back(p);
+                const int cells = kCanvas >> (3 + s);
+                grid[s] = cells;
+                p += size_t(cells) * cells * width[h];
+            }
+        return heads;
     }
 
     std::vector<Face> detect(const cv::Mat &input, float threshold) override {
@@ -45,10 +110,8 @@ public:
         }
         const int W = img.cols, H = img.rows;
         const int pw = ((W - 1) / 32 + 1) * 32, ph = ((H - 1) / 32 + 1) * 32;
-        cv::copyMakeBorder(img, padded_, 0, ph - H, 0, pw - W, cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
-        net_.setInput(cv::dnn::blobFromImage(padded_));
-        std::vector<cv::Mat> outs;
-        net_.forward(outs, names_);
+        int grid[3];
+        const std::vector<const float *> outs = run(img, pw, ph, grid);
 
         std::vector<cv::Rect2i> boxes;
         std::vector<float> scores;
@@ -56,11 +119,10 @@ public:
         const int strides[3] = {8, 16, 32};
         for (int s = 0; s < 3; ++s) {
             const int stride = strides[s], cols = pw / stride, nrows = ph / stride;
-            const float *cls = outs[s].ptr<float>(), *obj = outs[s + 3].ptr<float>();
-            const float *bbox = outs[s + 6].ptr<float>(), *kps = outs[s + 9].ptr<float>();
+            const float *cls = outs[s], *obj = outs[s + 3], *bbox = outs[s + 6], *kps = outs[s + 9];
             for (int rr = 0; rr < nrows; ++rr)
                 for (int c = 0; c < cols; ++c) {
-                    const int idx = rr * cols + c;
+                    const int idx = rr * grid[s] + c;
                     float cs = std::clamp(cls[idx], 0.f, 1.f), os = std::clamp(obj[idx], 0.f, 1.f);
                     float score = std::sqrt(cs * os);
                     if (score < threshold) continue;  // NMSBoxes drops these anyway

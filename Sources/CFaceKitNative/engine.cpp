@@ -94,7 +94,7 @@ struct Act {
     float alpha, beta;
 };
 
-enum class Kind { Input, Conv, Pad, Act, Softmax, Scale, Mul, PRelu, Pool, View, Permute, IP, Concat, Elt, Norm, LRN, Pass };
+enum class Kind { Input, Conv, Pad, Act, Softmax, Scale, Mul, PRelu, Pool, View, Permute, IP, Concat, Elt, Norm, LRN, Pass, Resize };
 
 struct Op {
     Kind kind = Kind::Input;
@@ -381,6 +381,20 @@ Op parse(const Layer &l, const std::vector<Op> &ops) {
             o.shape[infer] = static_cast<int>(total(in[0]) / known);
         }
         need(total(o.shape) == total(in[0]), "dim changes the size");
+    } else if (t == "Resize") {
+        // Nearest upsampling by whole factors: oneDNN's nearest source pixel,
+        // round((dst + 0.5) / f - 0.5), is then floor(dst / f), as OpenCV's.
+        Params p(l, {"interpolation", "zoom_factor_x", "zoom_factor_y", "align_corners", "half_pixel_centers"});
+        one_input({4});
+        no_blobs();
+        o.kind = Kind::Resize;
+        need(p.s("interpolation", "") == "nearest", "interpolation other than nearest");
+        need(!p.i("align_corners", 0) && !p.i("half_pixel_centers", 0), "aligned or half-pixel corners");
+        o.kh = p.i("zoom_factor_y", 0);
+        o.kw = p.i("zoom_factor_x", 0);
+        need(o.kh >= 1 && o.kw >= 1 && float(o.kh) == p.f("zoom_factor_y", 0) && float(o.kw) == p.f("zoom_factor_x", 0),
+             "zoom factors that are not whole");
+        o.shape = {in[0][0], in[0][1], in[0][2] * o.kh, in[0][3] * o.kw};
     } else if (t == "Permute") {
         Params p(l, {"order"});
         one_input({2, 4});
@@ -766,6 +780,17 @@ void Net::Impl::build(int id) {
         dn::pooling_forward::desc d(fwd, o.alg, vals[v].md, md_t(to_dims(o.shape), f32, tag::any), {o.sh, o.sw}, {o.kh, o.kw},
                                     {o.pt, o.pl}, {o.pb, o.pr});
         dn::pooling_forward::primitive_desc pd(d, attr(), eng);
+        int dst = value(o.shape, pd.dst_desc());
+        step(pd, {{DNNL_ARG_SRC, vals[v].mem}, {DNNL_ARG_DST, vals[dst].mem}}, {v, dst});
+        val_of[id] = dst;
+        break;
+    }
+    case Kind::Resize: {
+        auto pd = own_or_plain(v, [&](const md_t &md) {
+            return dn::resampling_forward::primitive_desc(
+                {fwd, dn::algorithm::resampling_nearest, {float(o.kh), float(o.kw)}, md, md_t(to_dims(o.shape), f32, tag::any)},
+                attr(), eng);
+        });
         int dst = value(o.shape, pd.dst_desc());
         step(pd, {{DNNL_ARG_SRC, vals[v].mem}, {DNNL_ARG_DST, vals[dst].mem}}, {v, dst});
         val_of[id] = dst;

@@ -161,7 +161,7 @@ public:
             const Shape &s = it->second.shape;
             // fk_graph_forward returns 4-d outputs channels-last; only outputs
             // whose order that cannot change are passed through.
-            if (s.size() > 2 && element_count(s) != s[1])
+            if (s.size() > 2 && element_count(s) != s[1] && !it->second.channels_last)
                 throw Failure(FK_ERR_UNSUPPORTED, "output '" + vi.name + "' of shape " + shape_text(s) + " would come out channels-last");
             outputs.push_back(it->second.layer);
         }
@@ -172,6 +172,11 @@ private:
     struct Value {
         int layer = -1;  // fk_graph layer id
         Shape shape;     // ONNX shape, NCHW, batch 1
+        // The tensor is the layer's NCHW output read channels-last, as a
+        // detection head's Transpose(0, 2, 3, 1) + Reshape(1, -1, C) gives
+        // it: exactly how fk_graph_forward writes a 4-d output. Only
+        // elementwise ops and graph outputs may use such a value.
+        bool channels_last = false;
     };
 
     std::string_view data_;
@@ -223,7 +228,7 @@ private:
         return load_floats(it->second, n.in[i]);
     }
 
-    const Value &value(const Node &n, size_t i) {
+    const Value &value(const Node &n, size_t i, bool channels_last_ok = false) {
         if (i >= n.in.size() || n.in[i].empty()) throw malformed(n.label() + " lacks input " + std::to_string(i));
         if (n.in[i] == input_name_) {
             // Once transposed, the channels-last tensor itself has no layer.
@@ -235,6 +240,8 @@ private:
             if (is_const(n.in[i])) throw unsupported(n, "input '" + n.in[i] + "' is a constant where a computed tensor is expected");
             throw malformed(n.label() + " reads '" + n.in[i] + "' before it is computed");
         }
+        if (it->second.channels_last && !channels_last_ok)
+            throw unsupported(n, "reads a channels-last view other than elementwise");
         return it->second;
     }
 
@@ -302,6 +309,7 @@ private:
         if (op == "Reshape") return reshape(n);
         if (op == "Gemm" || op == "MatMul") return dense(n);
         if (op == "Pad") return pad(n);
+        if (op == "Resize" || op == "Upsample") return resize(n);
         if (op == "Softmax") return softmax(n);
         if (op == "LRN") return lrn(n);
         if (op == "Normalize") return normalize(n);
@@ -328,7 +336,12 @@ private:
             values_[n.out.at(0)] = Value{0, {1, s[3], s[1], s[2]}};
             return;
         }
-        throw unsupported(n, "a transpose other than the input's NHWC -> NCHW");
+        if (perm == Shape{0, 2, 3, 1}) {
+            const Value x = image(n);
+            values_[n.out.at(0)] = Value{x.layer, x.shape, true};
+            return;
+        }
+        throw unsupported(n, "a transpose other than the input's NHWC -> NCHW or a head's NCHW -> NHWC");
     }
 
     const Value &image(const Node &n, size_t i = 0) {
@@ -455,8 +468,9 @@ private:
     }
 
     void unary(const Node &n, const char *type, const std::string &params) {
-        const Value x = value(n, 0);
+        const Value x = value(n, 0, true);
         define(n, add(n.out[0], type, params, {x.layer}, {}, x.shape), x.shape);
+        values_[n.out[0]].channels_last = x.channels_last;
     }
 
     void identity(const Node &n) {
@@ -612,6 +626,35 @@ private:
         define(n, add(n.out[0], "Concat", "axis=1", ins, {}, out), out);
     }
 
+    // Nearest-neighbour upsampling by whole factors, where every ONNX
+    // coordinate mode picks source pixel floor(dst / factor) (asymmetric with
+    // floor, as PyTorch's interpolate exports it, and YuNet uses).
+    void resize(const Node &n) {
+        const Value &x = image(n);
+        if (n.gets("mode") != "nearest") throw unsupported(n, "mode '" + n.gets("mode") + "'; nearest only");
+        const std::string coords = n.gets("coordinate_transformation_mode");
+        const std::string rounding = n.gets("nearest_mode");
+        if (!(coords.empty() || coords == "asymmetric") || !(rounding.empty() || rounding == "floor"))
+            throw unsupported(n, "coordinates '" + coords + "' rounded '" + rounding + "'");
+        std::vector<double> factors;
+        const size_t scales_at = n.op == "Upsample" ? 1 : 2;
+        if (n.in.size() > scales_at && !n.in[scales_at].empty()) {
+            Const c = small(n, scales_at);
+            if (!c.v.empty()) factors = c.v;
+        }
+        if (factors.empty() && n.op == "Resize" && n.in.size() > 3 && !n.in[3].empty()) {
+            Shape sizes = as_ints(small(n, 3));
+            if (sizes.size() == 4)
+                for (size_t i = 0; i < 4; ++i) factors.push_back(double(sizes[i]) / double(x.shape[i]));
+        }
+        if (factors.size() != 4 || factors[0] != 1 || factors[1] != 1) throw unsupported(n, "scales other than spatial");
+        for (size_t i = 2; i < 4; ++i)
+            if (factors[i] < 1 || factors[i] != std::floor(factors[i])) throw unsupported(n, "a scale that is not a whole number");
+        Shape out = {x.shape[0], x.shape[1], x.shape[2] * int64_t(factors[2]), x.shape[3] * int64_t(factors[3])};
+        define(n, add(n.out[0], "Resize", "interpolation=nearest;zoom_factor_y=" + std::to_string(int(factors[2])) +
+                                              ";zoom_factor_x=" + std::to_string(int(factors[3])), {x.layer}, {}, out), out);
+    }
+
     // (N, C, H, W) -> (N, C*H*W), in NCHW order as ONNX has it.
     void flatten_to(const Node &n, const Value &x) {
         if (x.shape.size() == 2) { define(n, x.layer, x.shape); return; }
@@ -629,7 +672,16 @@ private:
     }
 
     void reshape(const Node &n) {
-        const Value x = value(n, 0);
+        const Value x = value(n, 0, true);
+        if (x.channels_last) {
+            const Shape spec = as_ints(small(n, 1));
+            const int64_t c = x.shape[1], hw = x.shape[2] * x.shape[3];
+            const bool rows = spec.size() == 3 && (spec[0] == 1 || spec[0] == 0) && (spec[1] == -1 || spec[1] == hw) &&
+                              (spec[2] == c || (spec[2] == -1 && spec[1] == hw));
+            if (!rows) throw unsupported(n, "a channels-last view reshaped other than to (1, H*W, C)");
+            values_[n.out.at(0)] = x;  // same layer, same order
+            return;
+        }
         Const spec = small(n, 1);
         Shape target = reshape_target(x.shape, as_ints(spec), n.geti("allowzero", 0) != 0);
         if (target.size() == 2 && target[0] == x.shape[0]) return flatten_to(n, x);

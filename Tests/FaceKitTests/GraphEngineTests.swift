@@ -130,6 +130,18 @@ final class GraphEngineTests: XCTestCase {
         try g.check(outputs: [root, leaky])
     }
 
+    /// YuNet's feature pyramid: a coarse map upsampled (nearest, by 2 and by
+    /// 3 across) and added to a finer one.
+    func testNearestUpsamplingIntoAnAdd() throws {
+        let g = Spec(input: [1, 3, 12, 12])
+        let fine = g.conv(0, cin: 3, out: 8, k: 3, pad: 1)
+        let coarse = g.add("Pooling", "pool=MAX;kernel_h=2;kernel_w=2;stride_h=2;stride_w=2", [g.conv(fine, cin: 8, out: 8, k: 3, pad: 1)])
+        let up = g.add("Resize", "interpolation=nearest;zoom_factor_y=2;zoom_factor_x=2", [coarse])
+        let sum = g.add("Eltwise", "operation=sum", [fine, up])
+        let wide = g.add("Resize", "interpolation=nearest;zoom_factor_y=1;zoom_factor_x=3", [g.add("ReLU", "", [sum])])
+        try g.check(outputs: [wide, sum])
+    }
+
     func testPoolingAsOpenCVCountsItsWindows() throws {
         let g = Spec(input: [1, 4, 11, 9])
         let x = g.conv(0, cin: 4, out: 6, k: 1)

@@ -80,13 +80,19 @@ final class GraphLoaderTests: XCTestCase {
         XCTAssertEqual(r.distance, viaGraph, accuracy: 2e-6)
     }
 
-    /// Files the translator cannot express exactly (YuNet resizes) run
-    /// through OpenCV's importer, as before, with the reason kept.
-    func testAnUntranslatableFileFallsBackToOpenCVsImporter() throws {
-        let path = try modelPath(ModelRegistry.yunet)
-        let network = try OnnxNetwork(path: path, inputShape: [1, 3, 640, 640], name: "yunet", workers: 1, engine: .automatic)
-        XCTAssertFalse(network.usesGraph)
-        XCTAssertTrue(network.fallbackReason?.contains("Resize") ?? false, network.fallbackReason ?? "no reason")
+    /// YuNet translates (nearest upsampling, heads read channels-last), at
+    /// the 640 x 640 its detector runs; a file the translator cannot express
+    /// exactly (MTCNN's P-net: 4-d outputs that fk_graph would return
+    /// channels-last) runs through OpenCV's importer, as before, with the
+    /// reason kept.
+    func testYuNetTranslatesAndAnUntranslatableFileFallsBack() throws {
+        let yunet = try OnnxNetwork(path: try modelPath(ModelRegistry.yunet), inputShape: [1, 3, 640, 640], name: "yunet",
+                                    workers: 1, engine: .automatic)
+        XCTAssertTrue(yunet.usesGraph, yunet.fallbackReason ?? "")
+        let pnet = try OnnxNetwork(path: try modelPath(ModelRegistry.mtcnnPNet), inputShape: [1, 3, 24, 24], name: "pnet",
+                                   workers: 1, engine: .automatic)
+        XCTAssertFalse(pnet.usesGraph)
+        XCTAssertTrue(pnet.fallbackReason?.contains("channels-last") ?? false, pnet.fallbackReason ?? "no reason")
         // The rewritten dense test graph translates (its input is read as it is, not transposed).
         let dir = Fixtures.temporaryDirectory
         let file = dir.appendingPathComponent("dense.onnx")

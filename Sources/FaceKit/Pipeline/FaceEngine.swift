@@ -7,15 +7,23 @@ import Foundation
 public final class FaceEngine: Sendable {
     public let store: ModelStore
     public let loader: ImageLoader
-    /// How many images are processed at once. One by default: OpenCV then
-    /// spreads each network over every core, which measured within 12% of
-    /// two images side by side on 2 cores, at 45 MB less peak memory.
+    /// How many images are processed at once: one per core by default. The
+    /// networks run on oneDNN with one thread each, so a second image decodes
+    /// (the largest single cost, ~20 ms for a 2.6 MP JPEG) while the first is
+    /// detected and embedded: one base against 20 took 0.56 s instead of
+    /// 0.86 s on 2 cores, for 15 MB more peak memory. A pair is verified on
+    /// one lane (see `embedAll`).
     public let workers: Int
     /// Copies of each recognition network. One is enough: a face embeds in
     /// less time than an image takes to decode and detect, so with the other
     /// stages running side by side the network stays busy, and each copy
     /// costs its weights again in memory (SFace: ~40 MB).
     let recognizerCopies = ProcessInfo.processInfo.environment["FACEKIT_RECOGNIZER_COPIES"].flatMap(Int.init) ?? 1
+    /// Copies of a detector the lanes share. YuNet's oneDNN graph detects in
+    /// ~5 ms, so one copy keeps up with every lane and a second only costs
+    /// its activations (~20 MB); the other detectors (Haar, HOG, SSD, MTCNN)
+    /// are slower than decoding and get one copy per lane.
+    let detectorCopies: Int
     /// FACEKIT_PROFILE=1 prints per-image stage timings to stderr.
     let profile = ProcessInfo.processInfo.environment["FACEKIT_PROFILE"] == "1"
 
@@ -27,15 +35,18 @@ public final class FaceEngine: Sendable {
     public let graphCache: GraphCache
 
     public init(store: ModelStore = ModelStore(), loader: ImageLoader = ImageLoader(),
-                workers: Int = ProcessInfo.processInfo.environment["FACEKIT_WORKERS"].flatMap(Int.init) ?? 1,
+                workers: Int = ProcessInfo.processInfo.environment["FACEKIT_WORKERS"].flatMap(Int.init)
+                    ?? ProcessInfo.processInfo.activeProcessorCount,
                 weights: [String: String] = [:]) {
         self.store = store
         self.loader = loader
         self.weights = weights
         self.graphCache = GraphCache(store: store)
         self.workers = max(1, workers)
+        self.detectorCopies = max(1, ProcessInfo.processInfo.environment["FACEKIT_DETECTOR_COPIES"].flatMap(Int.init) ?? self.workers)
         // Parallelism comes from running images side by side; OpenCV's own
-        // threads would only fight over the same cores.
+        // threads (image resizing, rotation, the OpenCV-run detectors) would
+        // only fight over the same cores.
         fk_set_num_threads(self.workers > 1 ? 1 : -1)
     }
 
@@ -45,7 +56,8 @@ public final class FaceEngine: Sendable {
         try detectors.withLock { cache in
             if let pool = cache[backend] { return pool }
             let paths = try backend.files.map { try store.require($0, for: backend.rawValue) }
-            let pool = Pool(capacity: workers) { try FaceDetector(backend: backend, paths: paths) }
+            let copies = backend == .yunet && ProcessInfo.processInfo.environment["FACEKIT_DETECTOR_COPIES"] == nil ? 1 : detectorCopies
+            let pool = Pool(capacity: copies) { try FaceDetector(backend: backend, paths: paths) }
             try pool.warmUp()
             cache[backend] = pool
             return pool
@@ -163,7 +175,10 @@ public final class FaceEngine: Sendable {
     {
         let results = Locked([Result<ImageEmbeddings, FaceKitError>?](repeating: nil, count: sources.count))
         let next = Locked(0)
-        let lanes = min(workers, sources.count)
+        // A pair runs on one lane: the second lane would save ~30 ms of a
+        // cold verify but hold a second decoded image and its buffers at
+        // once (+15 MB peak, measured 157 -> 172 MB).
+        let lanes = sources.count <= 2 ? 1 : min(workers, sources.count)
         DispatchQueue.concurrentPerform(iterations: max(lanes, 1)) { _ in
             while true {
                 let index: Int = next.withLock { value in
