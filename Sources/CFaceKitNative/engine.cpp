@@ -44,7 +44,7 @@ std::atomic<int> threads_setting{0};
 // environment at start: on a machine whose cores other processes share, a
 // spinning team waits out a time slice of its descheduled thread in every
 // primitive (ArcFace: 700 ms a face on two threads against 39 on one). So
-// without an explicit count (fk_set_num_threads, else FACEKIT_THREADS), all
+// without an explicit count (FACEKIT_THREADS, else fk_set_num_threads), all
 // cores only when the policy was chosen.
 int threads_for_net() {
     static const bool policy = std::getenv("OMP_WAIT_POLICY") != nullptr;
@@ -52,9 +52,10 @@ int threads_for_net() {
         const char *text = std::getenv("FACEKIT_THREADS");
         return text ? std::atoi(text) : 0;
     }();
+    // The user's FACEKIT_THREADS wins over the program's own choice.
+    if (environment > 0) return environment;
     const int t = threads_setting.load();
     if (t > 0) return t;
-    if (environment > 0) return environment;
     return policy ? omp_get_num_procs() : 1;
 }
 
