@@ -649,6 +649,24 @@ struct Net::Impl {
         }
         throw std::logic_error("unreachable");
     }
+    // A primitive that reads every value of ins (concat, sum) and writes a
+    // new value: layer id's output.
+    template <typename PD>
+    void sources_to_new(int id, const std::vector<int> &ins, const PD &pd) {
+        int dst = value(ops[id].shape, pd.dst_desc());
+        std::unordered_map<int, dn::memory> args{{DNNL_ARG_DST, vals[dst].mem}};
+        for (size_t i = 0; i < ins.size(); ++i) args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = vals[ins[i]].mem;
+        step(pd, std::move(args), {dst});
+        for (int i : ins) use(vals[i].buf, static_cast<int>(steps.size()) - 1);
+        val_of[id] = dst;
+    }
+    // A primitive that reads v and writes a new value: layer id's output.
+    template <typename PD>
+    void source_to_new(int id, int v, const PD &pd) {
+        int dst = value(ops[id].shape, pd.dst_desc());
+        step(pd, {{DNNL_ARG_SRC, vals[v].mem}, {DNNL_ARG_DST, vals[dst].mem}}, {v, dst});
+        val_of[id] = dst;
+    }
     void produce(const Op &o, int layer, int v) {
         val_of[layer] = v;
         if (o.fold_scale) val_of[o.fold_scale] = v;
@@ -746,9 +764,7 @@ void Net::Impl::build(int id) {
     }
     case Kind::Softmax: {
         auto pd = own_or_plain(v, [&](const md_t &md) { return dn::softmax_forward::primitive_desc({fwd, md, 1}, attr(), eng); });
-        int dst = value(o.shape, pd.dst_desc());
-        step(pd, {{DNNL_ARG_SRC, vals[v].mem}, {DNNL_ARG_DST, vals[dst].mem}}, {v, dst});
-        val_of[id] = dst;
+        source_to_new(id, v, pd);
         break;
     }
     case Kind::Scale:
@@ -781,9 +797,7 @@ void Net::Impl::build(int id) {
         dn::pooling_forward::desc d(fwd, o.alg, vals[v].md, md_t(to_dims(o.shape), f32, tag::any), {o.sh, o.sw}, {o.kh, o.kw},
                                     {o.pt, o.pl}, {o.pb, o.pr});
         dn::pooling_forward::primitive_desc pd(d, attr(), eng);
-        int dst = value(o.shape, pd.dst_desc());
-        step(pd, {{DNNL_ARG_SRC, vals[v].mem}, {DNNL_ARG_DST, vals[dst].mem}}, {v, dst});
-        val_of[id] = dst;
+        source_to_new(id, v, pd);
         break;
     }
     case Kind::Resize: {
@@ -792,18 +806,14 @@ void Net::Impl::build(int id) {
                 {fwd, dn::algorithm::resampling_nearest, {float(o.kh), float(o.kw)}, md, md_t(to_dims(o.shape), f32, tag::any)},
                 attr(), eng);
         });
-        int dst = value(o.shape, pd.dst_desc());
-        step(pd, {{DNNL_ARG_SRC, vals[v].mem}, {DNNL_ARG_DST, vals[dst].mem}}, {v, dst});
-        val_of[id] = dst;
+        source_to_new(id, v, pd);
         break;
     }
     case Kind::LRN: {
         auto pd = own_or_plain(v, [&](const md_t &md) {
             return dn::lrn_forward::primitive_desc({fwd, dn::algorithm::lrn_across_channels, md, o.size, o.alpha, o.beta, o.k}, attr(), eng);
         });
-        int dst = value(o.shape, pd.dst_desc());
-        step(pd, {{DNNL_ARG_SRC, vals[v].mem}, {DNNL_ARG_DST, vals[dst].mem}}, {v, dst});
-        val_of[id] = dst;
+        source_to_new(id, v, pd);
         break;
     }
     case Kind::View: {
@@ -840,12 +850,7 @@ void Net::Impl::build(int id) {
             for (int &i : ins) i = as_plain(i);
             pd = make();
         }
-        int dst = value(o.shape, pd.dst_desc());
-        std::unordered_map<int, dn::memory> args{{DNNL_ARG_DST, vals[dst].mem}};
-        for (size_t i = 0; i < ins.size(); ++i) args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = vals[ins[i]].mem;
-        step(pd, std::move(args), {dst});
-        for (int i : ins) use(vals[i].buf, static_cast<int>(steps.size()) - 1);
-        val_of[id] = dst;
+        sources_to_new(id, ins, pd);
         break;
     }
     case Kind::Elt: {
@@ -856,12 +861,7 @@ void Net::Impl::build(int id) {
             std::vector<float> scales = o.coeff.empty() ? std::vector<float>(ins.size(), 1.f) : o.coeff;
             std::vector<md_t> mds(ins.size(), vals[v].md);
             dn::sum::primitive_desc pd(vals[v].md, scales, mds, eng, attr());
-            int dst = value(o.shape, pd.dst_desc());
-            std::unordered_map<int, dn::memory> args{{DNNL_ARG_DST, vals[dst].mem}};
-            for (size_t i = 0; i < ins.size(); ++i) args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = vals[ins[i]].mem;
-            step(pd, std::move(args), {dst});
-            for (int i : ins) use(vals[i].buf, static_cast<int>(steps.size()) - 1);
-            val_of[id] = dst;
+            sources_to_new(id, ins, pd);
             break;
         }
         const md_t md = first;
