@@ -46,16 +46,23 @@ std::atomic<int> threads_setting{0};
 // primitive (ArcFace: 700 ms a face on two threads against 39 on one). So
 // without an explicit count (FACEKIT_THREADS, else fk_set_num_threads), all
 // cores only when the policy was chosen.
-int threads_for_net() {
+// macs: the net's multiply-adds per sample; with every core asked for (-1),
+// only a net of at least 1 G multiply-adds (VGG-Face 15 G, ArcFace, Facenet)
+// gets them: on a small net (SFace 0.57 G, YuNet at 640 x 640 0.34 G) the
+// second thread's spinning between passes slows the serial work around it
+// more than it helps (cold verify 0.30 s instead of 0.26).
+int threads_for_net(double macs) {
     static const bool policy = std::getenv("OMP_WAIT_POLICY") != nullptr;
     static const int environment = [] {
         const char *text = std::getenv("FACEKIT_THREADS");
         return text ? std::atoi(text) : 0;
     }();
-    // The user's FACEKIT_THREADS wins over the program's own choice.
+    // The user's FACEKIT_THREADS wins over the program's own choice; a
+    // program running one image at a time asks for every core (-1).
     if (environment > 0) return environment;
     const int t = threads_setting.load();
     if (t > 0) return t;
+    if (t < 0) return macs >= 1e9 ? omp_get_num_procs() : 1;
     return policy ? omp_get_num_procs() : 1;
 }
 
@@ -526,6 +533,7 @@ struct Net::Impl {
     std::vector<std::pair<dn::memory, size_t>> outs;  // external memory, float offset in a sample's output
     std::vector<std::vector<int>> out_shapes;
     int threads = 1;
+    double macs = 0;  // multiply-adds per sample
 
     ~Impl() {
         for (void *b : blocks) std::free(b);
@@ -998,7 +1006,7 @@ std::unique_ptr<Net> Net::plan(const std::vector<Layer> &layers, const std::vect
     net->impl = std::make_unique<Impl>();
     Impl &m = *net->impl;
     m.layers = &layers;
-    m.threads = threads_for_net();
+    m.threads = 1;
     try {
         with_threads(m.threads, [&] {
             if (input_shape.size() != 4 || input_shape[0] != 1) refuse("an input that is not (1, C, H, W)");
@@ -1010,6 +1018,16 @@ std::unique_ptr<Net> Net::plan(const std::vector<Layer> &layers, const std::vect
             if (!cl.empty() && (m.ops[id].kind != Kind::Conv || cl != std::vector<int>{0}))
                 refuse("layer '" + layers[id].name + "': a Keras kernel outside a convolution's weights");
         }
+            double macs = 0;
+            for (const Op &o : m.ops) {
+                double out = 1;
+                for (int d : o.shape) out *= d;
+                if (o.kind == Kind::Conv) macs += out * (m.ops[o.in[0]].shape[1] / o.group) * o.kh * o.kw;
+                if (o.kind == Kind::IP) macs += out * (total(m.ops[o.in[0]].shape) / m.ops[o.in[0]].shape[0]);
+            }
+            m.macs = macs;
+            m.threads = threads_for_net(macs);
+            omp_set_num_threads(m.threads);
             shapes.clear();
             for (const Op &o : m.ops) shapes.push_back(o.shape);
 
@@ -1167,7 +1185,8 @@ std::string Net::summary() const {
     for (const Op &o : m.ops) fused += o.fused || o.folded_pad;
     return std::to_string(m.ops.size() - 1) + " layers in " + std::to_string(m.steps.size()) + " steps, " + std::to_string(fused) +
            " fused, " + std::to_string(m.reorders) + " reorders, " + std::to_string(m.activation_bytes >> 10) + " KiB of activations, " +
-           std::to_string(m.scratch >> 10) + " KiB scratchpad";
+           std::to_string(m.scratch >> 10) + " KiB scratchpad, " + std::to_string(int(m.macs / 1e6)) + " M multiply-adds, " +
+           std::to_string(m.threads) + (m.threads == 1 ? " thread" : " threads");
 }
 
 Net::~Net() = default;

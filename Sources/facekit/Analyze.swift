@@ -45,7 +45,7 @@ struct Analyze: ParsableCommand {
             }
             let options = AnalysisOptions(actions: try AttributeAction.parse(actions), detection: try detection.options(),
                                           models: choices)
-            let analyzer = FaceAnalyzer(engine: detection.engine())
+            let analyzer = FaceAnalyzer(engine: detection.engine(images: 1))
             let plan = try analyzer.prepare(options)
             for (action, reason) in plan.unavailable.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
                 FileHandle.standardError.write(Data("warning: \(action.rawValue) not analysed: \(reason)\n".utf8))

@@ -25,7 +25,7 @@ struct Extract: ParsableCommand {
 
     func run() throws {
         try Failure.run {
-            let engine = detection.engine()
+            let engine = detection.engine(images: 1)
             let source = ImageSource(argument: image)
             let original = try engine.loadImage(source)
             let faces = try engine.extractFaces(from: original, source: source.name, options: try detection.options())

@@ -152,7 +152,8 @@ extension Models {
                     try GraphCache(store: store).evict(source: path)
                 }
                 func load() throws -> (FaceEngine, Double) {
-                    let engine = FaceEngine(store: store, weights: map)
+                    // One face at a time, as `facekit represent` runs it: one lane.
+                    let engine = FaceEngine(store: store, workers: 1, weights: map)
                     let start = Date()
                     try engine.prepare(detector: .skip, models: [info.name])
                     return (engine, Date().timeIntervalSince(start))

@@ -19,7 +19,7 @@ struct Represent: ParsableCommand {
 
     func run() throws {
         try Failure.run {
-            let faces = try detection.engine(weights: try weights.map(models: [model])).represent(ImageSource(argument: image), model: model, options: try detection.options())
+            let faces = try detection.engine(weights: try weights.map(models: [model]), images: 1).represent(ImageSource(argument: image), model: model, options: try detection.options())
             if json {
                 try Output.json(faces)
                 return

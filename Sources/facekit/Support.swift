@@ -32,9 +32,16 @@ struct DetectionFlags: ParsableArguments {
                          normalization: try InputNormalization.named(normalization))
     }
 
-    func engine(weights: [String: String] = [:]) -> FaceEngine {
+    /// `images`: how many images the command works on, when it knows. Up to
+    /// two run on one lane whose networks use every core; more run one lane
+    /// per core, each network on one thread (FACEKIT_WORKERS decides when set).
+    func engine(weights: [String: String] = [:], images: Int? = nil) -> FaceEngine {
         let env = ProcessInfo.processInfo.environment["FACEKIT_MAX_PIXELS"].flatMap(Int.init)
-        return FaceEngine(loader: ImageLoader(maxPixels: maxPixels ?? env ?? ImageLoader.defaultMaxPixels), weights: weights)
+        let loader = ImageLoader(maxPixels: maxPixels ?? env ?? ImageLoader.defaultMaxPixels)
+        if let images, images <= 2, ProcessInfo.processInfo.environment["FACEKIT_WORKERS"] == nil {
+            return FaceEngine(loader: loader, workers: 1, weights: weights)
+        }
+        return FaceEngine(loader: loader, weights: weights)
     }
 }
 

@@ -35,7 +35,7 @@ struct Verify: ParsableCommand {
             let named = model.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             let options = FaceEngine.VerifyOptions(metric: try match.distanceMetric(), threshold: match.threshold,
                                                    detection: try detection.options())
-            let engine = detection.engine(weights: try weights.map(models: named))
+            let engine = detection.engine(weights: try weights.map(models: named), images: images.count)
             // With several models, the ones whose files are here run; each
             // missing one is named with the command that fetches it.
             var models: [String] = []

@@ -307,8 +307,11 @@ fk_status fk_ann_load(const char *path, fk_ann **out, fk_error *error);
 void fk_ann_set_threads(int32_t threads);
 
 // ---------------------------------------------------------------- misc
-// Threads OpenCV and oneDNN may use inside one call (1 when the caller
-// parallelises); <= 0: all cores.
+// Threads OpenCV and the oneDNN nets created after this call may use inside
+// one call: n > 0 that many (1 when the caller parallelises), n < 0 every
+// core. Until it is called, oneDNN nets use one thread (libgomp's idle threads
+// spin, which costs dearly when other processes share the cores) unless
+// FACEKIT_THREADS or OMP_WAIT_POLICY says otherwise; FACEKIT_THREADS always wins.
 void fk_set_num_threads(int32_t threads);
 // Allocations of at least `bytes` are mapped on their own and go back to the
 // system when freed; smaller ones come from the heap, which keeps freed space
