@@ -39,8 +39,9 @@ public struct PipelineSignature: Sendable, Hashable, Codable {
     /// a swapped file must not pass for the old one).
     public static func current(model: RecognitionModelInfo, detection: DetectionOptions,
                                models: ModelStore = ModelStore()) throws -> PipelineSignature {
+        let cache = DigestCache(store: models)
         let digests = try model.files.map { file in
-            try ModelStore.sha256(ofFile: try models.require(file, for: model.name))
+            try cache.sha256(ofFile: try models.require(file, for: model.name))
         }
         return PipelineSignature(
             model: model.name, modelSHA256: digests.joined(separator: "+"), dimensions: model.dimensions,

@@ -120,17 +120,11 @@ public struct StoreBenchmark: Sendable {
         var start = Date()
         var exact = [try store.search(queryVectors[0], signature: sig, metric: .cosine, limit: .top(k), mode: .exact)]
         result.exactLoadSeconds = Date().timeIntervalSince(start)
-        var times: [Double] = []
-        var cpu: [Double] = []
-        for q in queryVectors.dropFirst() {
-            start = Date()
-            let cpuStart = Self.processCPU()
-            exact.append(try store.search(q, signature: sig, metric: .cosine, limit: .top(k), mode: .exact))
-            cpu.append(Self.processCPU() - cpuStart)
-            times.append(Date().timeIntervalSince(start))
+        let exactRun = try timed(queryVectors.dropFirst()) { q in
+            try store.search(q, signature: sig, metric: .cosine, limit: .top(k), mode: .exact)
         }
-        (result.exactP50, result.exactP99) = Self.percentiles(times)
-        result.exactCPU50 = Self.percentiles(cpu).0
+        exact += exactRun.answers
+        (result.exactP50, result.exactP99, result.exactCPU50) = (exactRun.p50, exactRun.p99, exactRun.cpu50)
         log("exact: first \(result.exactLoadSeconds) s, p50 \(result.exactP50 * 1000) ms")
 
         let plan = try store.searchPlan(.ann, signature: sig, metric: .cosine, limit: .top(k))
@@ -142,20 +136,12 @@ public struct StoreBenchmark: Sendable {
         for setting in annSettings {
             try configure(setting)
             var measured = ANNMeasurement(setting: setting)
-            var ann: [[StoredMatch]] = []
-            times = []
-            cpu = []
-            for q in queryVectors {
-                start = Date()
-                let cpuStart = Self.processCPU()
-                ann.append(try store.search(q, signature: sig, metric: .cosine, limit: .top(k), mode: .ann))
-                cpu.append(Self.processCPU() - cpuStart)
-                times.append(Date().timeIntervalSince(start))
+            let annRun = try timed(queryVectors[...]) { q in
+                try store.search(q, signature: sig, metric: .cosine, limit: .top(k), mode: .ann)
             }
-            (measured.p50, measured.p99) = Self.percentiles(times)
-            measured.cpu50 = Self.percentiles(cpu).0
+            (measured.p50, measured.p99, measured.cpu50) = (annRun.p50, annRun.p99, annRun.cpu50)
             var found = 0, wanted = 0
-            for (e, a) in zip(exact, ann) {
+            for (e, a) in zip(exact, annRun.answers) {
                 let truth = Set(e.map(\.id))
                 wanted += truth.count
                 found += a.filter { truth.contains($0.id) }.count
@@ -166,6 +152,22 @@ public struct StoreBenchmark: Sendable {
         }
         result.bytesOnDisk = try diskUsage()
         return result
+    }
+
+    /// Each query's answer, with the wall-time p50 and p99 and the median
+    /// process CPU time of one search.
+    func timed(_ queries: ArraySlice<[Float]>, _ search: ([Float]) throws -> [StoredMatch]) throws
+        -> (answers: [[StoredMatch]], p50: Double, p99: Double, cpu50: Double)
+    {
+        var answers: [[StoredMatch]] = [], times: [Double] = [], cpu: [Double] = []
+        for q in queries {
+            let start = Date(), cpuStart = Self.processCPU()
+            answers.append(try search(q))
+            cpu.append(Self.processCPU() - cpuStart)
+            times.append(Date().timeIntervalSince(start))
+        }
+        let (p50, p99) = Self.percentiles(times)
+        return (answers, p50, p99, Self.percentiles(cpu).0)
     }
 
     /// Seconds of CPU this process has used, all threads (a PostgreSQL

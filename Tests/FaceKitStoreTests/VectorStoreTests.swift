@@ -33,18 +33,11 @@ class VectorStoreTests: XCTestCase {
     }
 
     func signature(model: String = "SFace", sha: String = "a", dimensions: Int = 20) -> PipelineSignature {
-        PipelineSignature(model: model, modelSHA256: sha, dimensions: dimensions, detector: "yunet", align: true,
-                          alignment: "deepface", expandPercentage: 0)
+        StoreFixtures.signature(model: model, sha: sha, dimensions: dimensions)
     }
 
-    /// Reproducible pseudo-random vectors (a fixed LCG; no global RNG state).
     func vectors(_ count: Int, dimensions: Int, seed: UInt64) -> [[Float]] {
-        var state = seed
-        func next() -> Float {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int64(bitPattern: state >> 11) % 2000 - 1000) / 1000
-        }
-        return (0..<count).map { _ in (0..<dimensions).map { _ in next() } }
+        StoreFixtures.vectors(count, dimensions: dimensions, seed: seed)
     }
 
     func testSearchEqualsBruteForceForEveryMetric() throws {
@@ -203,6 +196,24 @@ class VectorStoreTests: XCTestCase {
 
 /// What only the SQLite store has: GRDB's migration table, the byte layout
 /// of its vectors, and the folder cache's file name.
+/// Signatures and vectors the store tests share.
+enum StoreFixtures {
+    static func signature(model: String = "SFace", sha: String = "a", dimensions: Int = 20) -> PipelineSignature {
+        PipelineSignature(model: model, modelSHA256: sha, dimensions: dimensions, detector: "yunet", align: true,
+                          alignment: "deepface", expandPercentage: 0)
+    }
+
+    /// Reproducible pseudo-random vectors (a fixed LCG; no global RNG state).
+    static func vectors(_ count: Int, dimensions: Int, seed: UInt64) -> [[Float]] {
+        var state = seed
+        func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2000 - 1000) / 1000
+        }
+        return (0..<count).map { _ in (0..<dimensions).map { _ in next() } }
+    }
+}
+
 final class SQLiteStoreTests: XCTestCase {
     var directory: URL!
 
@@ -215,20 +226,6 @@ final class SQLiteStoreTests: XCTestCase {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    func signature(model: String = "SFace", sha: String = "a", dimensions: Int = 20) -> PipelineSignature {
-        PipelineSignature(model: model, modelSHA256: sha, dimensions: dimensions, detector: "yunet", align: true,
-                          alignment: "deepface", expandPercentage: 0)
-    }
-
-    func vectors(_ count: Int, dimensions: Int, seed: UInt64) -> [[Float]] {
-        var state = seed
-        func next() -> Float {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int64(bitPattern: state >> 11) % 2000 - 1000) / 1000
-        }
-        return (0..<count).map { _ in (0..<dimensions).map { _ in next() } }
-    }
-
     func openStore() throws -> SQLiteVectorStore {
         try SQLiteVectorStore(path: directory.appendingPathComponent("faces.sqlite").path)
     }
@@ -238,8 +235,8 @@ final class SQLiteStoreTests: XCTestCase {
     }
 
     func testMigrationsAreRecordedOnceAndReopenKeepsData() throws {
-        let sig = signature()
-        let v = vectors(1, dimensions: 20, seed: 11)[0]
+        let sig = StoreFixtures.signature()
+        let v = StoreFixtures.vectors(1, dimensions: 20, seed: 11)[0]
         do {
             let store = try openStore()
             try store.add([FaceRecord(identity: "kept", embedding: v, sourcePath: "a.jpg", sourceSHA256: "00",
@@ -259,7 +256,7 @@ final class SQLiteStoreTests: XCTestCase {
     }
 
     func testSignatureKeyAndFileName() {
-        let a = signature()
+        let a = StoreFixtures.signature()
         var b = a
         XCTAssertEqual(a.key, b.key)
         b.version = "9.9.9"

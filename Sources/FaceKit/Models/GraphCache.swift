@@ -4,23 +4,24 @@ import Foundation
 /// ONNX graphs rewritten for OpenCV 4.6 (see onnx_rewrite.cpp), kept under
 /// `$FACEKIT_HOME/cache/onnx` so that the rewrite runs once per file.
 ///
-/// An entry is named by the SHA-256 of the source file's bytes, the input
-/// shape and the rewriter's version. Hashing a 500 MB file on every load
-/// would cost more than the rewrite saves, so a stamp named by the file's
-/// path, size, modification time and inode remembers the digest: a file
-/// changed in place gets a new stamp and is hashed again.
+/// An entry is named by the SHA-256 of the source file's bytes (from
+/// DigestCache, so a file is hashed once until it changes), the input shape
+/// and the rewriter's version.
 public struct GraphCache: Sendable {
     /// Bump when the rewrite's output changes, so old entries are not reused.
     static let rewriterVersion = "r1"
 
     public let directory: URL
+    let digests: DigestCache
 
     public init(store: ModelStore = ModelStore()) {
         directory = store.home.appendingPathComponent("cache/onnx")
+        digests = DigestCache(store: store)
     }
 
     public init(directory: URL) {
         self.directory = directory
+        digests = DigestCache(directory: directory.appendingPathComponent("stamps"))
     }
 
     /// What one preparation did, for load benchmarks.
@@ -45,7 +46,7 @@ public struct GraphCache: Sendable {
         } catch {
             throw FaceKitError.io("cannot create \(directory.path): \(error.localizedDescription)")
         }
-        let sha = try digest(of: source)
+        let sha = try digests.sha256(ofFile: source)
         let shapeTag = inputShape.map(String.init).joined(separator: "x")
         let target = directory.appendingPathComponent("\(sha)-\(shapeTag)-\(Self.rewriterVersion).onnx").path
         let meta = target + ".shape"
@@ -61,7 +62,7 @@ public struct GraphCache: Sendable {
 
     /// Removes every cached graph made from `source`.
     public func evict(source: String) throws {
-        let sha = try digest(of: source)
+        let sha = try digests.sha256(ofFile: source)
         let fm = FileManager.default
         for name in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? [] where name.hasPrefix(sha) {
             try? fm.removeItem(at: directory.appendingPathComponent(name))
@@ -93,38 +94,5 @@ public struct GraphCache: Sendable {
         let rank = Int(report.output_rank)
         let dims = withUnsafeBytes(of: report.output_shape) { raw in Array(raw.bindMemory(to: Int64.self).prefix(rank)).map(Int.init) }
         return Report(nodesIn: Int(report.nodes_in), nodesOut: Int(report.nodes_out), outputShape: dims)
-    }
-
-    private func digest(of source: String) throws -> String {
-        let attributes: [FileAttributeKey: Any]
-        do {
-            attributes = try FileManager.default.attributesOfItem(atPath: source)
-        } catch {
-            throw FaceKitError.io("cannot read \(source): \(error.localizedDescription)")
-        }
-        let size = (attributes[.size] as? NSNumber)?.int64Value ?? -1
-        let mtime = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-        let inode = (attributes[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0
-        let absolute = URL(fileURLWithPath: source).standardizedFileURL.path
-        let key = "\(absolute)|\(size)|\(mtime)|\(inode)"
-        let stampDir = directory.appendingPathComponent("stamps")
-        let stamp = stampDir.appendingPathComponent(Self.hex(key)).path
-        if let known = try? String(contentsOfFile: stamp, encoding: .utf8), known.count == 64 { return known }
-        let sha = try Native.sha256(ofFile: source)
-        try? FileManager.default.createDirectory(at: stampDir, withIntermediateDirectories: true)
-        try? sha.write(toFile: stamp, atomically: true, encoding: .utf8)
-        return sha
-    }
-
-    /// A short, stable file name for a stamp key (FNV-1a, 64 bits, twice
-    /// with different seeds; a collision only costs a re-hash of the file
-    /// since the stamp holds the digest, not the decision).
-    static func hex(_ key: String) -> String {
-        func fnv(_ seed: UInt64) -> UInt64 {
-            var h = seed
-            for b in key.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
-            return h
-        }
-        return String(format: "%016llx%016llx", fnv(0xcbf29ce484222325), fnv(0x84222325cbf29ce4))
     }
 }

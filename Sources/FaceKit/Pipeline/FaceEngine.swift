@@ -19,11 +19,16 @@ public final class FaceEngine: Sendable {
     /// stages running side by side the network stays busy, and each copy
     /// costs its weights again in memory (SFace: ~40 MB).
     let recognizerCopies = ProcessInfo.processInfo.environment["FACEKIT_RECOGNIZER_COPIES"].flatMap(Int.init) ?? 1
-    /// Copies of a detector the lanes share. YuNet's oneDNN graph detects in
-    /// ~5 ms, so one copy keeps up with every lane and a second only costs
-    /// its activations (~20 MB); the other detectors (Haar, HOG, SSD, MTCNN)
-    /// are slower than decoding and get one copy per lane.
-    let detectorCopies: Int
+    /// Copies of a detector the lanes share (FACEKIT_DETECTOR_COPIES, when
+    /// set, for every detector). YuNet's oneDNN graph detects in ~5 ms, so
+    /// one copy keeps up with every lane and a second only costs its
+    /// activations (~20 MB); the other detectors (Haar, HOG, SSD, MTCNN) are
+    /// slower than decoding and get one copy per lane.
+    let detectorCopiesSetting = ProcessInfo.processInfo.environment["FACEKIT_DETECTOR_COPIES"].flatMap(Int.init)
+
+    func detectorCopies(_ backend: DetectorBackend) -> Int {
+        max(1, detectorCopiesSetting ?? (backend == .yunet ? 1 : workers))
+    }
     /// FACEKIT_PROFILE=1 prints per-image stage timings to stderr.
     let profile = ProcessInfo.processInfo.environment["FACEKIT_PROFILE"] == "1"
 
@@ -43,7 +48,6 @@ public final class FaceEngine: Sendable {
         self.weights = weights
         self.graphCache = GraphCache(store: store)
         self.workers = max(1, workers)
-        self.detectorCopies = max(1, ProcessInfo.processInfo.environment["FACEKIT_DETECTOR_COPIES"].flatMap(Int.init) ?? self.workers)
         // Parallelism comes from running images side by side; OpenCV's own
         // threads (image resizing, rotation, the OpenCV-run detectors) would
         // only fight over the same cores.
@@ -56,8 +60,7 @@ public final class FaceEngine: Sendable {
         try detectors.withLock { cache in
             if let pool = cache[backend] { return pool }
             let paths = try backend.files.map { try store.require($0, for: backend.rawValue) }
-            let copies = backend == .yunet && ProcessInfo.processInfo.environment["FACEKIT_DETECTOR_COPIES"] == nil ? 1 : detectorCopies
-            let pool = Pool(capacity: copies) { try FaceDetector(backend: backend, paths: paths) }
+            let pool = Pool(capacity: detectorCopies(backend)) { try FaceDetector(backend: backend, paths: paths) }
             try pool.warmUp()
             cache[backend] = pool
             return pool

@@ -25,13 +25,16 @@ struct GraphRecognizer: FaceRecognizer {
                 reason: "\(file) outputs \(prepared.outputShape.map(String.init).joined(separator: "x")) values per face, but \(info.name) gives \(info.dimensions): is it another model's file?")
         }
         network = try OnnxNetwork(path: prepared.path, inputShape: shape, name: info.name, workers: workers)
-        // Run once: OpenCV allocates its buffers on the first forward, and a
-        // graph that imports but cannot run fails here, at load, by name.
-        let probe = [Float](repeating: 0, count: info.inputWidth * info.inputHeight * 3)
-        do {
-            _ = try network.forward(probe, outputCount: info.dimensions)
-        } catch let error as FaceKitError {
-            throw FaceKitError.modelLoadFailed(model: info.name, reason: "\(file) does not run: \(error)")
+        // Run once on OpenCV's importer: it allocates its buffers on the first
+        // forward, and a graph that imports but cannot run fails here, at
+        // load, by name. A translated graph already ran once when it was built.
+        if !network.usesGraph {
+            let probe = [Float](repeating: 0, count: info.inputWidth * info.inputHeight * 3)
+            do {
+                _ = try network.forward(probe, outputCount: info.dimensions)
+            } catch let error as FaceKitError {
+                throw FaceKitError.modelLoadFailed(model: info.name, reason: "\(file) does not run: \(error)")
+            }
         }
     }
 
