@@ -526,6 +526,7 @@ struct Net::Impl {
         std::vector<float> mul;
     };
     std::vector<Weights> weights;
+    std::vector<dn::memory> loaded;  // each weight's final memory, in weights' order
     std::vector<void *> blocks;
     dn::memory input;
     std::vector<dn::memory> input_views;
@@ -1153,10 +1154,47 @@ void Net::load(std::vector<Layer> &layers) {
             }
         });
         m.steps[w.step].args[w.arg] = dst;
+        m.loaded.push_back(dst);
         b = cv::Mat();
     }
     m.weights.clear();
     for (auto &l : layers) l.params.blobs.clear();
+}
+
+std::vector<int> Net::weight_layers() const {
+    std::vector<int> ids;
+    for (const auto &w : impl->weights) ids.push_back(w.layer);
+    return ids;
+}
+
+void Net::load_packed(std::vector<Layer> &layers, const std::vector<Packed> &packed) {
+    Impl &m = *impl;
+    if (packed.size() != m.weights.size())
+        throw Stale("the plan holds " + std::to_string(packed.size()) + " weights, the net takes " + std::to_string(m.weights.size()));
+    for (size_t i = 0; i < packed.size(); ++i) {
+        const auto &w = m.weights[i];
+        dnnl_memory_desc_t raw;
+        if (packed[i].desc.size() != sizeof raw) throw Stale("weight layouts of another oneDNN");
+        std::memcpy(&raw, packed[i].desc.data(), sizeof raw);
+        if (!(md_t(raw) == w.want) || packed[i].size != w.want.get_size())
+            throw Stale("layer '" + layers[w.layer].name + "': weights laid out for another CPU or oneDNN");
+        // oneDNN only reads weights; the mapping is private, so even a write
+        // would stay in this process.
+        dn::memory dst(w.want, m.eng, const_cast<void *>(packed[i].data));
+        m.steps[w.step].args[w.arg] = dst;
+        m.loaded.push_back(dst);
+    }
+    m.weights.clear();
+    for (auto &l : layers) l.params.blobs.clear();
+}
+
+std::vector<Net::Packed> Net::packed() const {
+    std::vector<Packed> out;
+    for (const auto &mem : impl->loaded) {
+        const md_t md = mem.get_desc();
+        out.push_back({std::string(reinterpret_cast<const char *>(&md.data), sizeof md.data), mem.get_data_handle(), md.get_size()});
+    }
+    return out;
 }
 
 void Net::forward(const float *nhwc, float *out) {

@@ -7,6 +7,7 @@
 #include <opencv2/dnn.hpp>
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,23 @@ public:
     // Folds and reorders the weights into the primitives' layouts, releasing
     // each layer's blobs as soon as they are copied.
     void load(std::vector<Layer> &layers);
+    // A saved plan's weights: each one's layout (raw dnnl_memory_desc_t) and
+    // bytes, already folded and reordered, in the order load() takes them.
+    struct Packed {
+        std::string desc;
+        const void *data;
+        size_t size;
+    };
+    // Ids of the layers whose blob 0 load() consumes (the rest of a plan's
+    // layers keep their blobs).
+    std::vector<int> weight_layers() const;
+    // load() from a saved plan: the weights are used where they lie (they
+    // must outlive the net), the layers' blobs are not read. Throws
+    // Stale when a layout is not the one this build and CPU would pick.
+    void load_packed(std::vector<Layer> &layers, const std::vector<Packed> &packed);
+    // After a load: the weights as load_packed takes them (they live as long
+    // as the net).
+    std::vector<Packed> packed() const;
     // One sample: NHWC input; every output flattened in Keras' order (NHWC
     // for 4-d outputs), one after another.
     void forward(const float *nhwc, float *out);
@@ -51,6 +69,11 @@ private:
 };
 
 // Threads each forward pass may use; <= 0: all cores.
+// A saved plan that no longer matches (another CPU, another oneDNN).
+struct Stale : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 void set_threads(int threads);
 
 }  // namespace fk::engine

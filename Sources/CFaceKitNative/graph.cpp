@@ -8,7 +8,16 @@
 
 #include <opencv2/dnn.hpp>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <cstdlib>
 #include <sstream>
 
@@ -57,12 +66,162 @@ std::string shape_text(const std::vector<int> &shape) {
 
 }  // namespace
 
+// Saved plans. A graph that runs on oneDNN can be written out once built:
+// its layers (parameters and small blobs) and every weight already folded
+// and reordered into the layout its primitive wants. A later process maps
+// the file and hands those bytes to the primitives as they lie: no parsing,
+// no translation, no copy and no page of weights of its own (processes and
+// workers share the page cache). Layouts depend on the CPU and the oneDNN
+// build, so each is checked against the one this process would pick and a
+// mismatch makes the plan stale (the caller rebuilds from the model file).
+//
+// File: magic, u64 head length, u64 data offset (page aligned), u64 file
+// size, the head, then the data (blobs and weights, 64-byte aligned).
+namespace fk::plan {
+
+constexpr char kMagic[8] = {'F', 'K', 'P', 'L', 'A', 'N', '0', '1'};
+
+struct Mapping {
+    void *data = MAP_FAILED;
+    size_t size = 0;
+    explicit Mapping(const char *path) {
+        int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) throw Failure(FK_ERR_IO, std::string("cannot open ") + path + ": " + std::strerror(errno));
+        struct stat st{};
+        if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            ::close(fd);
+            throw Failure(FK_ERR_IO, std::string(path) + " is not a regular file");
+        }
+        size = static_cast<size_t>(st.st_size);
+        if (size < 32) {
+            ::close(fd);
+            throw Failure(FK_ERR_MODEL_LOAD, "not a FaceKit plan (too short)");
+        }
+        // Private and writable: oneDNN only reads weights, but were anything
+        // to write, the page would be copied for this process, not crash it.
+        data = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        ::close(fd);
+        if (data == MAP_FAILED) throw Failure(FK_ERR_IO, std::string("cannot map ") + path + ": " + std::strerror(errno));
+    }
+    ~Mapping() {
+        if (data != MAP_FAILED) ::munmap(data, size);
+    }
+    const char *bytes() const { return static_cast<const char *>(data); }
+};
+
+struct Writer {
+    std::string head;
+    std::vector<std::pair<const void *, size_t>> chunks;  // data, in order
+    size_t data_size = 0;
+    template <typename T>
+    void put(T v) {
+        head.append(reinterpret_cast<const char *>(&v), sizeof v);
+    }
+    void str(const std::string &v) {
+        put<uint32_t>(static_cast<uint32_t>(v.size()));
+        head += v;
+    }
+    void ints(const std::vector<int> &v) {
+        put<uint32_t>(static_cast<uint32_t>(v.size()));
+        for (int x : v) put<int32_t>(x);
+    }
+    // Data bytes kept by reference until written; returns their offset.
+    uint64_t data(const void *p, size_t n) {
+        data_size = (data_size + 63) / 64 * 64;
+        chunks.push_back({p, n});
+        uint64_t at = data_size;
+        data_size += n;
+        return at;
+    }
+};
+
+struct Reader {
+    const char *p, *end;
+    template <typename T>
+    T get() {
+        if (static_cast<size_t>(end - p) < sizeof(T)) throw Failure(FK_ERR_MODEL_LOAD, "corrupt plan (head cut short)");
+        T v;
+        std::memcpy(&v, p, sizeof v);
+        p += sizeof v;
+        return v;
+    }
+    std::string str() {
+        const uint32_t n = get<uint32_t>();
+        if (static_cast<size_t>(end - p) < n) throw Failure(FK_ERR_MODEL_LOAD, "corrupt plan (head cut short)");
+        std::string v(p, n);
+        p += n;
+        return v;
+    }
+    std::vector<int> ints() {
+        const uint32_t n = get<uint32_t>();
+        if (n > 1u << 20) throw Failure(FK_ERR_MODEL_LOAD, "corrupt plan (list length)");
+        std::vector<int> v(n);
+        for (auto &x : v) x = get<int32_t>();
+        return v;
+    }
+};
+
+enum : uint8_t { kInt = 0, kReal = 1, kString = 2 };
+
+void put_params(Writer &w, const cv::dnn::LayerParams &lp) {
+    w.put<uint32_t>(static_cast<uint32_t>(std::distance(lp.begin(), lp.end())));
+    for (auto it = lp.begin(); it != lp.end(); ++it) {
+        const cv::dnn::DictValue &v = it->second;
+        w.str(it->first);
+        const int n = v.size();
+        if (v.isInt()) {
+            w.put<uint8_t>(kInt);
+            w.put<uint32_t>(static_cast<uint32_t>(n));
+            for (int i = 0; i < n; ++i) w.put<int64_t>(v.get<int64_t>(i));
+        } else if (v.isReal()) {
+            w.put<uint8_t>(kReal);
+            w.put<uint32_t>(static_cast<uint32_t>(n));
+            for (int i = 0; i < n; ++i) w.put<double>(v.get<double>(i));
+        } else {
+            w.put<uint8_t>(kString);
+            w.put<uint32_t>(static_cast<uint32_t>(n));
+            for (int i = 0; i < n; ++i) w.str(v.get<cv::String>(i));
+        }
+    }
+}
+
+void get_params(Reader &r, cv::dnn::LayerParams &lp) {
+    const uint32_t count = r.get<uint32_t>();
+    for (uint32_t k = 0; k < count; ++k) {
+        const std::string key = r.str();
+        const uint8_t kind = r.get<uint8_t>();
+        const uint32_t n = r.get<uint32_t>();
+        if (n > 1u << 20) throw Failure(FK_ERR_MODEL_LOAD, "corrupt plan (parameter length)");
+        if (kind == kInt) {
+            std::vector<int64_t> v(n);
+            for (auto &x : v) x = r.get<int64_t>();
+            lp.set(key, n == 1 ? cv::dnn::DictValue(v[0]) : cv::dnn::DictValue::arrayInt(v.data(), static_cast<int>(n)));
+        } else if (kind == kReal) {
+            std::vector<double> v(n);
+            for (auto &x : v) x = r.get<double>();
+            lp.set(key, n == 1 ? cv::dnn::DictValue(v[0]) : cv::dnn::DictValue::arrayReal(v.data(), static_cast<int>(n)));
+        } else if (kind == kString) {
+            std::vector<cv::String> v(n);
+            for (auto &x : v) x = r.str();
+            lp.set(key, n == 1 ? cv::dnn::DictValue(v[0]) : cv::dnn::DictValue::arrayString(v.begin(), static_cast<int>(n)));
+        } else {
+            throw Failure(FK_ERR_MODEL_LOAD, "corrupt plan (parameter kind)");
+        }
+    }
+}
+
+}  // namespace fk::plan
+
 struct fk_graph {
     cv::dnn::Net net;
     // The layers as added (index = id; 0 stands for the input), sharing their
     // blobs with net until fk_graph_finish picks the engine.
     std::vector<fk::engine::Layer> layers{1};
     std::string engine_choice;  // "opencv", "onednn" or empty: FACEKIT_ENGINE, else oneDNN when it can
+    std::string plan_out;       // where fk_graph_finish writes the plan, if anywhere
+    int32_t input_is_nhwc = 0;  // the ONNX translator's answer, kept in a plan
+    // A saved plan's mapping: the net reads its weights there, so it goes after the net.
+    std::shared_ptr<fk::plan::Mapping> plan;
     std::unique_ptr<fk::engine::Net> onednn;
     std::vector<std::string> names{"input"};  // by id; 0 is the input
     std::vector<std::vector<int>> expected{{}};
@@ -74,6 +233,129 @@ struct fk_graph {
     cv::Mat input;   // reused NCHW buffer
     std::vector<cv::Mat> results;
 };
+
+// oneDNN's plan of the graph, checked against the description's shapes;
+// nullptr and why when it cannot run every layer or a shape differs.
+static std::unique_ptr<fk::engine::Net> plan_net(fk_graph *graph, std::string &why) {
+    std::vector<std::vector<int>> shapes;
+    auto net = fk::engine::Net::plan(graph->layers, graph->input_shape, graph->outputs, shapes, why);
+    for (size_t id = 1; net && id < shapes.size(); ++id) {
+        const auto &want = graph->expected[id];
+        if (!want.empty() && want != shapes[id]) {
+            why = "layer '" + graph->names[id] + "' gives shape " + shape_text(shapes[id]) + ", the description " + shape_text(want);
+            net.reset();
+        }
+    }
+    return net;
+}
+
+static bool profiling() {
+    const char *profile = std::getenv("FACEKIT_PROFILE");
+    return profile && std::string(profile) == "1";
+}
+
+// A loaded net becomes the graph's engine.
+static void adopt(fk_graph *graph, std::unique_ptr<fk::engine::Net> net) {
+    graph->output_shapes = net->output_shapes();
+    graph->floats_per_sample = 0;
+    for (const auto &s : graph->output_shapes) {
+        size_t n = 1;
+        for (int d : s) n *= static_cast<size_t>(d);
+        graph->floats_per_sample += n;
+    }
+    // No pass is run here: the first real one touches the buffers as a
+    // trial pass would, and a command that loads a network for one or two
+    // faces would pay that pass's arithmetic for nothing.
+    graph->onednn = std::move(net);
+}
+
+// The plan's head up to its weights, taken before load() frees the blobs:
+// every layer, with the blobs load() does not consume copied out.
+static void describe_plan(const fk_graph *graph, const std::vector<int> &weight_layers, fk::plan::Writer &w,
+                          std::vector<std::vector<float>> &copies) {
+    w.put<uint32_t>(static_cast<uint32_t>(graph->input_is_nhwc));
+    w.ints(graph->input_shape);
+    w.ints(graph->outputs);
+    w.put<uint32_t>(static_cast<uint32_t>(graph->layers.size()));
+    for (size_t id = 1; id < graph->layers.size(); ++id) {
+        const auto &l = graph->layers[id];
+        w.str(l.name);
+        w.str(l.type);
+        w.ints(l.inputs);
+        w.ints(l.channels_last);
+        w.ints(graph->expected[id]);
+        fk::plan::put_params(w, l.params);
+        const bool weighted = std::find(weight_layers.begin(), weight_layers.end(), static_cast<int>(id)) != weight_layers.end();
+        w.put<uint32_t>(static_cast<uint32_t>(l.params.blobs.size()));
+        for (size_t b = 0; b < l.params.blobs.size(); ++b) {
+            const cv::Mat &m = l.params.blobs[b];
+            if (m.type() != CV_32F || !m.isContinuous()) throw fk::Failure(FK_ERR_UNSUPPORTED, "a blob that is not contiguous float32");
+            w.ints(std::vector<int>(m.size.p, m.size.p + m.dims));
+            const bool stored = !(weighted && b == 0);
+            w.put<uint8_t>(stored);
+            if (!stored) continue;
+            copies.emplace_back(m.ptr<float>(), m.ptr<float>() + m.total());
+            w.put<uint64_t>(w.data(copies.back().data(), copies.back().size() * sizeof(float)));
+            w.put<uint64_t>(m.total() * sizeof(float));
+        }
+    }
+}
+
+// Writes the plan beside its final name and renames it over: readers see the
+// old file or the whole new one.
+static void save_plan(const std::string &path, fk::plan::Writer &w, const fk::engine::Net &net) {
+    const auto packed = net.packed();
+    w.put<uint32_t>(static_cast<uint32_t>(packed.size()));
+    for (const auto &p : packed) {
+        w.str(p.desc);
+        w.put<uint64_t>(w.data(p.data, p.size));
+        w.put<uint64_t>(p.size);
+    }
+    const size_t page = 4096, head_end = 32 + w.head.size();
+    const uint64_t data_offset = (head_end + page - 1) / page * page, file_size = data_offset + w.data_size;
+    // Two workers of one process may build the same network at once: the
+    // scratch name is the thread's.
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(static_cast<long>(::syscall(SYS_gettid)));
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw fk::Failure(FK_ERR_IO, "cannot write " + tmp + ": " + std::strerror(errno));
+    auto put = [&](const void *p, size_t n) {
+        const char *c = static_cast<const char *>(p);
+        while (n > 0) {
+            ssize_t k = ::write(fd, c, n);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) throw fk::Failure(FK_ERR_IO, "cannot write " + tmp + ": " + std::strerror(errno));
+            c += k;
+            n -= static_cast<size_t>(k);
+        }
+    };
+    try {
+        const uint64_t head_len = w.head.size();
+        put(fk::plan::kMagic, 8);
+        put(&head_len, 8);
+        put(&data_offset, 8);
+        put(&file_size, 8);
+        put(w.head.data(), w.head.size());
+        const std::vector<char> zeros(page, 0);
+        put(zeros.data(), data_offset - head_end);
+        size_t at = 0;
+        for (const auto &[p, n] : w.chunks) {
+            const size_t aligned = (at + 63) / 64 * 64;
+            put(zeros.data(), aligned - at);
+            put(p, n);
+            at = aligned + n;
+        }
+        if (::fdatasync(fd) != 0) throw fk::Failure(FK_ERR_IO, "cannot write " + tmp + ": " + std::strerror(errno));
+    } catch (...) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw;
+    }
+    ::close(fd);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        ::unlink(tmp.c_str());
+        throw fk::Failure(FK_ERR_IO, "cannot write " + path + ": " + std::strerror(errno));
+    }
+}
 
 // Plans the graph on oneDNN and, when it can run every layer, replaces the
 // OpenCV net with it. A graph it cannot run, or whose shapes differ from the
@@ -87,40 +369,40 @@ static bool use_onednn(fk_graph *graph) {
     }
     if (choice == "opencv") return false;
     std::string why;
-    std::vector<std::vector<int>> shapes;
-    auto net = fk::engine::Net::plan(graph->layers, graph->input_shape, graph->outputs, shapes, why);
-    for (size_t id = 1; net && id < shapes.size(); ++id) {
-        const auto &want = graph->expected[id];
-        if (!want.empty() && want != shapes[id]) {
-            why = "layer '" + graph->names[id] + "' gives shape " + shape_text(shapes[id]) + ", the description " + shape_text(want);
-            net.reset();
-        }
-    }
-    const char *profile = std::getenv("FACEKIT_PROFILE");
-    const bool verbose = profile && std::string(profile) == "1";
+    auto net = plan_net(graph, why);
+    const bool verbose = profiling();
     if (!net) {
         if (choice == "onednn") throw fk::Failure(FK_ERR_MODEL_LOAD, "oneDNN cannot run this graph: " + why);
         if (verbose) std::fprintf(stderr, "facekit: graph on OpenCV: %s\n", why.c_str());
         return false;
     }
     if (verbose) std::fprintf(stderr, "facekit: graph on oneDNN: %s\n", net->summary().c_str());
+    fk::plan::Writer writer;
+    std::vector<std::vector<float>> copies;
+    bool saving = !graph->plan_out.empty();
+    if (saving) {
+        try {
+            describe_plan(graph, net->weight_layers(), writer, copies);
+        } catch (const fk::Failure &f) {
+            if (verbose) std::fprintf(stderr, "facekit: no plan saved: %s\n", f.message.c_str());
+            saving = false;
+        }
+    }
     // The OpenCV net goes first so that each blob is freed as soon as its
     // reordered copy exists.
     graph->net = cv::dnn::Net();
     net->load(graph->layers);
     graph->layers.clear();
-    graph->output_shapes = net->output_shapes();
-    graph->floats_per_sample = 0;
-    for (const auto &s : graph->output_shapes) {
-        size_t n = 1;
-        for (int d : s) n *= static_cast<size_t>(d);
-        graph->floats_per_sample += n;
+    if (saving) {
+        // A plan is only a cache: failing to write one (a read-only home)
+        // costs the next process time, not this one its model.
+        try {
+            save_plan(graph->plan_out, writer, *net);
+        } catch (const fk::Failure &f) {
+            if (verbose) std::fprintf(stderr, "facekit: no plan saved: %s\n", f.message.c_str());
+        }
     }
-    // The first pass touches every buffer; pay it now.
-    std::vector<float> in(static_cast<size_t>(graph->input_shape[1]) * graph->input_shape[2] * graph->input_shape[3], 0.f),
-        out(graph->floats_per_sample);
-    net->forward(in.data(), out.data());
-    graph->onednn = std::move(net);
+    adopt(graph, std::move(net));
     return true;
 }
 
@@ -268,6 +550,115 @@ fk_status fk_graph_finish(fk_graph *graph, const int32_t *input_shape, int32_t i
         graph->net.setInput(graph->input, "input");
         graph->net.forward(graph->results, graph->output_names);
         graph->layers.clear();
+    });
+}
+
+fk_status fk_graph_set_plan_output(fk_graph *graph, const char *path, int32_t input_is_nhwc, fk_error *error) {
+    return fk::guarded(error, FK_ERR_INVALID_ARGUMENT, [&] {
+        if (!graph || !path) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "fk_graph_set_plan_output: bad arguments");
+        graph->plan_out = path;
+        graph->input_is_nhwc = input_is_nhwc;
+    });
+}
+
+fk_status fk_graph_open_plan(const char *path, fk_graph **out, int32_t *input_is_nhwc, fk_error *error) {
+    return fk::guarded(error, FK_ERR_MODEL_LOAD, [&] {
+        if (!path || !out) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "fk_graph_open_plan: bad arguments");
+        *out = nullptr;
+        const char *env = std::getenv("FACEKIT_ENGINE");
+        if (env && std::string(env) == "opencv") throw fk::Failure(FK_ERR_UNSUPPORTED, "plans run on oneDNN, and FACEKIT_ENGINE=opencv");
+        auto map = std::make_shared<fk::plan::Mapping>(path);
+        const char *base = map->bytes();
+        auto corrupt = [&](const std::string &what) { return fk::Failure(FK_ERR_MODEL_LOAD, std::string("corrupt plan ") + path + " (" + what + ")"); };
+        if (std::memcmp(base, fk::plan::kMagic, 8) != 0) throw corrupt("not a FaceKit plan of this version");
+        uint64_t head_len, data_offset, file_size;
+        std::memcpy(&head_len, base + 8, 8);
+        std::memcpy(&data_offset, base + 16, 8);
+        std::memcpy(&file_size, base + 24, 8);
+        if (file_size != map->size || head_len > map->size || 32 + head_len > data_offset || data_offset > map->size)
+            throw corrupt("sizes");
+        const char *data = base + data_offset;
+        const uint64_t data_size = map->size - data_offset;
+        fk::plan::Reader r{base + 32, base + 32 + head_len};
+        auto g = std::make_unique<fk_graph>();
+        g->engine_choice = "onednn";
+        g->input_is_nhwc = static_cast<int32_t>(r.get<uint32_t>());
+        g->input_shape = r.ints();
+        g->outputs = r.ints();
+        const uint32_t n = r.get<uint32_t>();
+        if (n < 2 || n > 1u << 20 || g->input_shape.size() != 4 || g->outputs.empty()) throw corrupt("graph");
+        for (uint32_t id = 1; id < n; ++id) {
+            fk::engine::Layer l;
+            l.name = r.str();
+            l.type = r.str();
+            l.inputs = r.ints();
+            l.channels_last = r.ints();
+            for (int i : l.inputs)
+                if (i < 0 || static_cast<uint32_t>(i) >= id) throw corrupt("layer inputs");
+            g->expected.push_back(r.ints());
+            l.params.name = l.name;
+            l.params.type = l.type;
+            fk::plan::get_params(r, l.params);
+            const uint32_t blobs = r.get<uint32_t>();
+            for (uint32_t b = 0; b < blobs; ++b) {
+                const std::vector<int> sizes = r.ints();
+                size_t count = 1;
+                for (int d : sizes) {
+                    if (d < 0) throw corrupt("blob shape");
+                    count *= static_cast<size_t>(d);
+                }
+                if (sizes.empty()) throw corrupt("blob shape");
+                const bool stored = r.get<uint8_t>() != 0;
+                // A weight load_packed replaces: its shape is all the plan
+                // needs, and nothing reads the bytes behind it.
+                const char *at = base;
+                if (stored) {
+                    const uint64_t offset = r.get<uint64_t>(), bytes = r.get<uint64_t>();
+                    if (bytes != count * sizeof(float) || offset > data_size || bytes > data_size - offset) throw corrupt("blob bounds");
+                    at = data + offset;
+                }
+                l.params.blobs.push_back(cv::Mat(static_cast<int>(sizes.size()), sizes.data(), CV_32F, const_cast<char *>(at)));
+            }
+            g->names.push_back(l.name);
+            g->layers.push_back(std::move(l));
+        }
+        for (int o : g->outputs)
+            if (o <= 0 || static_cast<uint32_t>(o) >= n) throw corrupt("outputs");
+        std::vector<fk::engine::Net::Packed> packed(r.get<uint32_t>());
+        for (auto &p : packed) {
+            p.desc = r.str();
+            const uint64_t offset = r.get<uint64_t>();
+            p.size = r.get<uint64_t>();
+            if (offset > data_size || p.size > data_size - offset) throw corrupt("weight bounds");
+            p.data = data + offset;
+        }
+        std::string why;
+        auto net = plan_net(g.get(), why);
+        if (!net) throw fk::Failure(FK_ERR_MODEL_LOAD, "stale plan " + std::string(path) + ": " + why);
+        try {
+            net->load_packed(g->layers, packed);
+        } catch (const fk::engine::Stale &e) {
+            throw fk::Failure(FK_ERR_MODEL_LOAD, "stale plan " + std::string(path) + ": " + e.what());
+        }
+        g->layers.clear();
+        g->plan = std::move(map);
+        if (profiling()) std::fprintf(stderr, "facekit: graph on oneDNN from plan %s: %s\n", path, net->summary().c_str());
+        adopt(g.get(), std::move(net));
+        if (input_is_nhwc) *input_is_nhwc = g->input_is_nhwc;
+        *out = g.release();
+    });
+}
+
+int32_t fk_graph_output_count(const fk_graph *graph) { return graph ? static_cast<int32_t>(graph->output_shapes.size()) : 0; }
+
+fk_status fk_graph_output_shape(const fk_graph *graph, int32_t index, int32_t shape[8], int32_t *dims, fk_error *error) {
+    return fk::guarded(error, FK_ERR_INVALID_ARGUMENT, [&] {
+        if (!graph || !shape || !dims || index < 0 || static_cast<size_t>(index) >= graph->output_shapes.size())
+            throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "no such output");
+        const auto &s = graph->output_shapes[index];
+        if (s.size() > 8) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "output of rank above 8");
+        std::copy(s.begin(), s.end(), shape);
+        *dims = static_cast<int32_t>(s.size());
     });
 }
 

@@ -787,8 +787,8 @@ private:
 }  // namespace
 }  // namespace fk::onnx
 
-extern "C" fk_status fk_graph_from_onnx(const char *path, const int64_t *input_shape, int32_t rank, fk_graph **out,
-                                        int32_t *input_is_nhwc, fk_error *error) {
+extern "C" fk_status fk_graph_from_onnx(const char *path, const int64_t *input_shape, int32_t rank, const char *plan_out,
+                                        fk_graph **out, int32_t *input_is_nhwc, fk_error *error) {
     return fk::guarded(error, FK_ERR_MODEL_LOAD, [&] {
         if (!path || !out || rank < 0 || rank > 8 || (rank > 0 && !input_shape))
             throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "fk_graph_from_onnx: bad arguments");
@@ -810,6 +810,7 @@ extern "C" fk_status fk_graph_from_onnx(const char *path, const int64_t *input_s
             outputs = t.outputs;
             nhwc = t.input_nhwc;
         }
+        if (plan_out && fk_graph_set_plan_output(graph, plan_out, nhwc ? 1 : 0, &inner) != FK_OK) throw fk::Failure(fk_status(inner.code), inner.message);
         fk_status st = fk_graph_finish(graph, input_nchw.data(), int32_t(input_nchw.size()), outputs.data(),
                                        int32_t(outputs.size()), &inner);
         if (st != FK_OK) throw fk::Failure(st, std::string("the translated graph does not build: ") + inner.message);

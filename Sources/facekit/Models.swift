@@ -124,11 +124,12 @@ struct Models: ParsableCommand {
 extension Models {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Time a recognition model: first load (ONNX rewrite + import), second load (cached), and per-face embedding.",
+            abstract: "Time a recognition model: first load (ONNX rewrite + import), second load (saved plan), and per-face embedding.",
             discussion: """
-            The first load starts from an empty rewrite cache for the file; the second is a fresh \
-            engine in the same process, as a new process would load it. The image is used whole \
-            (detector skip), fitted once, then embedded --runs times.
+            The first load starts from empty rewrite and plan caches for the file; the second is timed \
+            in a new process, as the next command would load the model (in this process, oneDNN's \
+            in-memory kernel cache would flatter it). The image is used whole (detector skip), \
+            fitted once, then embedded --runs times.
             """)
 
         @Argument(help: "Recognition model, e.g. Facenet.")
@@ -142,15 +143,14 @@ extension Models {
         @Option(help: "Embeddings to time.")
         var runs: Int = 20
 
+        @Flag(help: .hidden)
+        var loadOnly = false
+
         func run() throws {
             try Failure.run {
                 let info = try RecognitionModels.named(model)
                 let map = try weights.map(models: [info.name])
                 let store = ModelStore()
-                if let path = map[info.name] ?? info.files.first.map({ store.url(for: $0).path }),
-                   info.runtime == .deepfaceGraph, FileManager.default.fileExists(atPath: path) {
-                    try GraphCache(store: store).evict(source: path)
-                }
                 func load() throws -> (FaceEngine, Double) {
                     // One face at a time, as `facekit represent` runs it: one lane.
                     let engine = FaceEngine(store: store, workers: 1, weights: map)
@@ -158,8 +158,17 @@ extension Models {
                     try engine.prepare(detector: .skip, models: [info.name])
                     return (engine, Date().timeIntervalSince(start))
                 }
-                let (_, first) = try load()
-                let (engine, second) = try load()
+                if loadOnly {
+                    print("load \(try load().1 * 1000) ms")
+                    return
+                }
+                if let path = map[info.name] ?? info.files.first.map({ store.url(for: $0).path }),
+                   FileManager.default.fileExists(atPath: path) {
+                    if info.runtime == .deepfaceGraph { try GraphCache(store: store).evict(source: path) }
+                    try PlanCache(store: store).evict(source: path)
+                }
+                let (engine, first) = try load()
+                let second = try secondLoad()
                 let options = DetectionOptions(detector: .skip, enforceDetection: false)
                 let timed = try engine.timeEmbedding(ImageSource(argument: image), model: info.name, options: options, runs: runs)
                 let sorted = timed.seconds.sorted()
@@ -167,6 +176,25 @@ extension Models {
                 print("\(info.name): first load \(Output.fixed(first * 1000, 1)) ms, second load \(Output.fixed(second * 1000, 1)) ms (\(Output.fixed(second / max(first, 1e-9), 2)) of the first)")
                 print("\(info.name): embedding median \(Output.fixed(median, 2)) ms per face, min \(Output.fixed(sorted[0] * 1000, 2)) ms, \(sorted.count) runs, \(timed.embedding.count)-d")
             }
+        }
+
+        /// The load time a new process reports (this command with --load-only).
+        private func secondLoad() throws -> Double {
+            guard let exe = Bundle.main.executablePath else { throw FaceKitError.io("cannot locate the facekit executable") }
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: exe)
+            child.arguments = ["models", "bench", model, "--image", image, "--load-only"]
+                + (weights.weights.map { ["--weights", $0] } ?? [])
+            let pipe = Pipe()
+            child.standardOutput = pipe
+            try child.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            child.waitUntilExit()
+            guard child.terminationStatus == 0, let line = output.split(separator: "\n").first(where: { $0.hasPrefix("load ") }),
+                  let ms = Double(line.dropFirst(5).split(separator: " ")[0]) else {
+                throw FaceKitError.inferenceFailed("the second load failed in a new process: \(output)")
+            }
+            return ms / 1000
         }
     }
 }

@@ -58,9 +58,11 @@ final class GraphEngineTests: XCTestCase {
             add("Scale", "axis=1;bias_term=1", [x], blobs: [[c], [c]], values: [random(Int(c), 0.5, 1.5), random(Int(c), -0.5, 0.5)])
         }
 
-        func run(engine: String, outputs: [Int32], samples: Int) throws -> (out: [Float], engine: String) {
+        /// `plan`: where finish saves the graph's plan.
+        func run(engine: String, outputs: [Int32], samples: Int, plan: String? = nil) throws -> (out: [Float], engine: String) {
             let graph = try Native.make { out, err in fk_graph_new_with_engine(out, engine, err) }
             defer { fk_graph_free(graph) }
+            if let plan { try Native.check { err in fk_graph_set_plan_output(graph, plan, 1, err) } }
             for layer in layers {
                 var id: Int32 = 0
                 var copies: [(UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Int32>)] = []
@@ -79,6 +81,21 @@ final class GraphEngineTests: XCTestCase {
                 }
             }
             try Native.check { err in fk_graph_finish(graph, input, 4, outputs, Int32(outputs.count), err) }
+            return try forward(graph, samples: samples)
+        }
+
+        /// The graph of a saved plan, run as `run` runs a built one.
+        func runPlan(_ plan: String, samples: Int) throws -> (out: [Float], engine: String, nhwc: Int32) {
+            var handle: OpaquePointer?
+            var nhwc: Int32 = 0
+            try Native.check { err in fk_graph_open_plan(plan, &handle, &nhwc, err) }
+            let graph = try XCTUnwrap(handle)
+            defer { fk_graph_free(graph) }
+            let result = try forward(graph, samples: samples)
+            return (result.out, result.engine, nhwc)
+        }
+
+        private func forward(_ graph: OpaquePointer, samples: Int) throws -> (out: [Float], engine: String) {
             // Fixed inputs, the same for both engines.
             var x = [Float]()
             var seed: UInt64 = 7
@@ -128,6 +145,33 @@ final class GraphEngineTests: XCTestCase {
         // Power with an exponent on non-negative values, standalone.
         let root = g.add("Power", "power=0.5;scale=1;shift=0", [g.add("ReLU", "", [leaky])])
         try g.check(outputs: [root, leaky])
+    }
+
+    /// A saved plan holds the whole network: parameters, small blobs (biases,
+    /// folded batch norm, PReLU slopes, dense weights' bias) and the
+    /// reordered weights. The graph it opens gives the built graph's numbers
+    /// to the bit, and hands back the caller's input flag.
+    func testASavedPlanRunsAsTheGraphItWasSavedFrom() throws {
+        let g = Spec(input: [1, 3, 12, 10])
+        var x = g.conv(0, cin: 3, out: 8, k: 3, pad: 1)
+        x = g.batchNorm(x, 8)
+        x = g.add("PReLU", "", [x], blobs: [[8]], range: (0, 0.5))
+        x = g.conv(x, cin: 8, out: 8, k: 3, pad: 1, group: 8, bias: false)
+        let pooled = g.add("Pooling", "pool=max;kernel_h=2;kernel_w=2;stride_h=2;stride_w=2", [x])
+        let flat = g.add("Flatten", "axis=1", [pooled])
+        let dense = g.add("InnerProduct", "num_output=5;bias_term=1", [flat], blobs: [[5, 240], [5]])
+        let soft = g.add("Softmax", "axis=1", [dense])
+        let plan = Fixtures.temporaryDirectory.appendingPathComponent("net.fkplan").path
+        let built = try g.run(engine: "onednn", outputs: [soft, pooled], samples: 2, plan: plan)
+        let opened = try g.runPlan(plan, samples: 2)
+        XCTAssertEqual(opened.engine, "onednn")
+        XCTAssertEqual(opened.nhwc, 1)
+        XCTAssertEqual(opened.out, built.out)
+        XCTAssertFalse(built.out.isEmpty)
+        // The plan is only written by a graph that runs on oneDNN.
+        let none = Fixtures.temporaryDirectory.appendingPathComponent("none.fkplan").path
+        _ = try g.run(engine: "opencv", outputs: [soft], samples: 1, plan: none)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: none))
     }
 
     /// YuNet's feature pyramid: a coarse map upsampled (nearest, by 2 and by

@@ -1,3 +1,4 @@
+import CFaceKitNative
 @testable import FaceKit
 import Foundation
 import XCTest
@@ -78,6 +79,41 @@ final class GraphLoaderTests: XCTestCase {
         let r = try engine.verify(try Fixtures.image("img1.jpg"), try Fixtures.image("img2.jpg"), model: "SFace",
                                   options: .init(detection: .init(detector: .yunet)))
         XCTAssertEqual(r.distance, viaGraph, accuracy: 2e-6)
+    }
+
+    /// SFace from its saved plan: the same embedding to the bit as the
+    /// translated file; a plan that is damaged (bad magic) or cut short is
+    /// refused on opening and rebuilt from the model file.
+    func testSFaceFromItsSavedPlanAndADamagedPlanIsRebuilt() throws {
+        let path = try modelPath(ModelRegistry.sface)
+        let plans = PlanCache(store: ModelStore(home: Fixtures.temporaryDirectory))
+        let faces = try Fixtures.engine.extractFaces(try Fixtures.image("img1.jpg"), options: DetectionOptions(detector: .yunet))
+        let input = try XCTUnwrap(faces.first).face.fitted(width: 112, height: 112)
+        let reference = try SFaceRecognizer(path: path, workers: 1, engine: .automatic).embed([input])[0]
+        let first = try SFaceRecognizer(path: path, workers: 1, engine: .automatic, plans: plans)
+        XCTAssertEqual(try first.embed([input])[0], reference)
+        let plan = try XCTUnwrap(plans.path(source: path, inputShape: [1, 3, 112, 112]))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: plan))
+        var out: OpaquePointer?
+        var nhwc: Int32 = 1
+        var error = fk_error()
+        XCTAssertEqual(fk_graph_open_plan(plan, &out, &nhwc, &error), FK_OK, Native.message(error))
+        XCTAssertEqual(nhwc, 0)
+        fk_graph_free(out)
+        XCTAssertEqual(try SFaceRecognizer(path: path, workers: 2, engine: .automatic, plans: plans).embed([input])[0], reference)
+        let whole = try Data(contentsOf: URL(fileURLWithPath: plan))
+        for damaged in [Data("NOTAPLAN".utf8) + whole.dropFirst(8), whole.prefix(whole.count - 4096)] {
+            try damaged.write(to: URL(fileURLWithPath: plan))
+            error = fk_error()
+            XCTAssertEqual(fk_graph_open_plan(plan, &out, &nhwc, &error), FK_ERR_MODEL_LOAD)
+            XCTAssertTrue(Native.message(error).contains("corrupt plan"), Native.message(error))
+            XCTAssertEqual(try SFaceRecognizer(path: path, workers: 1, engine: .automatic, plans: plans).embed([input])[0], reference)
+            // Written again, whole.
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: plan)).count, whole.count)
+            error = fk_error()
+            XCTAssertEqual(fk_graph_open_plan(plan, &out, &nhwc, &error), FK_OK, Native.message(error))
+            fk_graph_free(out)
+        }
     }
 
     /// YuNet translates (nearest upsampling, heads read channels-last), at

@@ -85,6 +85,35 @@ final class KerasTests: XCTestCase {
         XCTAssertThrowsError(try network.predict(a + [0], count: 1))
     }
 
+    /// The .h5 through a saved plan: the first load writes it, later ones
+    /// (two workers here) map it without reading the file, with the same
+    /// outputs to the bit; a damaged plan is rebuilt from the file.
+    func testASavedPlanGivesTheSameNetworkAndADamagedOneIsRebuilt() throws {
+        let home = Fixtures.temporaryDirectory
+        let plans = PlanCache(store: ModelStore(home: home))
+        let file = try copyOfFer("planned.hdf5")
+        let built = try KerasNetwork(architecture: .ferMiniXception, file: file.path, workers: 1, plans: plans)
+        let plan = try XCTUnwrap(plans.path(source: file.path, inputShape: [1, 64, 64, 1], tag: "fer"))
+        let written = try XCTUnwrap(try? FileManager.default.contentsOfDirectory(atPath: plans.directory.path))
+        XCTAssertEqual(written.count, 1, "\(written)")
+        let planFile = plans.directory.appendingPathComponent(written[0])
+        let mapped = try KerasNetwork(architecture: .ferMiniXception, file: file.path, workers: 2, plans: plans)
+        XCTAssertEqual(mapped.model.outputShapes, [[7]])
+        let inputs = try ["img1.jpg", "img30.jpg", "img43.jpg"].flatMap { try ferInput($0) }
+        let expected = try built.predict(inputs, count: 3)[0]
+        XCTAssertEqual(try mapped.predict(inputs, count: 3)[0], expected)
+        XCTAssertNotEqual(plan, "")
+        // Cut short: refused on opening, rebuilt from the file, written again whole.
+        let size = try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: planFile.path)[.size] as? NSNumber).intValue
+        let handle = try FileHandle(forWritingTo: planFile)
+        try handle.truncate(atOffset: UInt64(size / 2))
+        try handle.close()
+        let rebuilt = try KerasNetwork(architecture: .ferMiniXception, file: file.path, workers: 1, plans: plans)
+        XCTAssertEqual(try rebuilt.predict(inputs, count: 3)[0], expected)
+        let again = try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: planFile.path)[.size] as? NSNumber).intValue
+        XCTAssertEqual(again, size)
+    }
+
     private func copyOfFer(_ name: String) throws -> URL {
         let url = Fixtures.temporaryDirectory.appendingPathComponent(name)
         try FileManager.default.copyItem(at: URL(fileURLWithPath: try ferPath()), to: url)

@@ -195,8 +195,11 @@ typedef struct fk_graph fk_graph;
 // an operator or a form of one that has no exact layer equivalent: run the
 // file through fk_net_open instead. Nothing is approximated. FK_ERR_MODEL_LOAD
 // for a corrupt file, FK_ERR_IO when it cannot be read.
-fk_status fk_graph_from_onnx(const char *path, const int64_t *input_shape, int32_t rank, fk_graph **out,
-                             int32_t *input_is_nhwc, fk_error *error);
+//
+// plan_out (may be NULL): where to save the built graph's plan (see
+// fk_graph_set_plan_output).
+fk_status fk_graph_from_onnx(const char *path, const int64_t *input_shape, int32_t rank, const char *plan_out,
+                             fk_graph **out, int32_t *input_is_nhwc, fk_error *error);
 
 // dlib's ResNet face descriptor (dlib_face_recognition_resnet_model_v1.dat).
 typedef struct fk_dlib_resnet fk_dlib_resnet;
@@ -259,8 +262,9 @@ fk_status fk_graph_add(fk_graph *graph, const char *name, const char *type, cons
                        const int32_t *expected_shape, int32_t expected_dims, int32_t *id, fk_error *error);
 // Declares the outputs and the input shape (NCHW, batch 1), checks every
 // layer's inferred shape against its expectation (an error names the first
-// layer that differs) and runs one forward pass so that later calls pay no
-// set-up cost.
+// layer that differs). On OpenCV it also runs one forward pass, which
+// allocates and fuses, so that later calls pay no set-up cost; on oneDNN
+// everything is planned already and the first call only touches its buffers.
 fk_status fk_graph_finish(fk_graph *graph, const int32_t *input_shape, int32_t input_dims,
                           const int32_t *outputs, int32_t output_count, fk_error *error);
 // Runs count samples given channels-last (NHWC, Keras' layout), one forward
@@ -268,6 +272,23 @@ fk_status fk_graph_finish(fk_graph *graph, const int32_t *input_shape, int32_t i
 // flattened in Keras' order (NHWC for 4-d outputs). *written is the float count.
 fk_status fk_graph_forward(fk_graph *graph, const float *nhwc, int32_t count, float *out, size_t capacity,
                            size_t *written, fk_error *error);
+// Plans: a graph that runs on oneDNN, saved with its weights already in the
+// layouts its primitives use, so that a later process maps the file instead
+// of reading and converting the model (processes share those pages).
+// Before fk_graph_finish: where finish writes the plan (atomically; failing
+// to write it does not fail finish). input_is_nhwc is handed back by
+// fk_graph_open_plan (fk_graph_from_onnx's flag).
+fk_status fk_graph_set_plan_output(fk_graph *graph, const char *path, int32_t input_is_nhwc, fk_error *error);
+// A finished graph from a saved plan. FK_ERR_IO when it cannot be read,
+// FK_ERR_MODEL_LOAD when it is corrupt or stale (saved for another CPU or
+// oneDNN): rebuild from the model and save again. FK_ERR_UNSUPPORTED with
+// FACEKIT_ENGINE=opencv. The plan must be the one of the model the caller
+// means: it is trusted as to what network it holds.
+fk_status fk_graph_open_plan(const char *path, fk_graph **out, int32_t *input_is_nhwc, fk_error *error);
+// A finished graph's outputs and their shapes (OpenCV's, batch first; a
+// 4-d output is flattened channels last by fk_graph_forward).
+int32_t fk_graph_output_count(const fk_graph *graph);
+fk_status fk_graph_output_shape(const fk_graph *graph, int32_t index, int32_t shape[8], int32_t *dims, fk_error *error);
 // "onednn" or "opencv": the engine a finished graph runs on.
 const char *fk_graph_engine(const fk_graph *graph);
 

@@ -42,11 +42,14 @@ final class OnnxNetwork: Sendable {
 
     /// `inputShape`: the file's input, in its own layout, batch 1. A file
     /// that does not load either way throws fk_net's error, typed as before.
-    init(path: String, inputShape: [Int], name: String, workers: Int, engine: Engine = .fromEnvironment) throws {
+    /// `plan`: where the translated graph's saved plan is (PlanCache), or
+    /// is to be written.
+    init(path: String, inputShape: [Int], name: String, workers: Int, engine: Engine = .fromEnvironment,
+         plan: String? = nil) throws {
         self.inputShape = inputShape
         var reason: String? = "FACEKIT_ENGINE=opencv"
         if engine == .automatic {
-            let graphs = Pool(capacity: workers) { try OnnxGraph(path: path, inputShape: inputShape) }
+            let graphs = Pool(capacity: workers) { try OnnxGraph(path: path, inputShape: inputShape, plan: plan) }
             do {
                 let nhwc = try graphs.with { $0.fileIsNHWC }
                 backend = .graph(graphs, fileIsNHWC: nhwc)
@@ -107,13 +110,25 @@ final class OnnxGraph: @unchecked Sendable {
         let description: String
     }
 
-    init(path: String, inputShape: [Int]) throws {
+    /// `plan`: the graph's saved plan, opened when it is there and still
+    /// fits this build and CPU, else (re)written from the file.
+    init(path: String, inputShape: [Int], plan: String? = nil) throws {
         var out: OpaquePointer?
         var nhwc: Int32 = 0
         var error = fk_error()
+        if let plan, FileManager.default.fileExists(atPath: plan) {
+            if fk_graph_open_plan(plan, &out, &nhwc, &error) == FK_OK, let handle = out {
+                self.handle = handle
+                fileIsNHWC = nhwc != 0
+                return
+            }
+            // Stale or damaged: the rebuild below writes it again.
+            try? FileManager.default.removeItem(atPath: plan)
+            error = fk_error()
+        }
         let shape = inputShape.map(Int64.init)
         let status = shape.withUnsafeBufferPointer {
-            fk_graph_from_onnx(path, $0.baseAddress, Int32(shape.count), &out, &nhwc, &error)
+            fk_graph_from_onnx(path, $0.baseAddress, Int32(shape.count), plan, &out, &nhwc, &error)
         }
         if status == FK_ERR_UNSUPPORTED { throw Unsupported(description: Native.message(error)) }
         if status != FK_OK { throw Native.map(status, Native.message(error)) }

@@ -38,6 +38,8 @@ public final class FaceEngine: Sendable {
     /// are: no digest check, format by extension.
     public let weights: [String: String]
     public let graphCache: GraphCache
+    /// Networks saved ready to map (PlanCache).
+    public let plans: PlanCache
 
     public init(store: ModelStore = ModelStore(), loader: ImageLoader = ImageLoader(),
                 workers: Int = ProcessInfo.processInfo.environment["FACEKIT_WORKERS"].flatMap(Int.init)
@@ -47,6 +49,7 @@ public final class FaceEngine: Sendable {
         self.loader = loader
         self.weights = weights
         self.graphCache = GraphCache(store: store)
+        self.plans = PlanCache(store: store)
         self.workers = max(1, workers)
         // Parallelism comes from running images side by side; OpenCV's own
         // threads (image resizing, rotation, the OpenCV-run detectors) would
@@ -60,7 +63,10 @@ public final class FaceEngine: Sendable {
         try detectors.withLock { cache in
             if let pool = cache[backend] { return pool }
             let paths = try backend.files.map { try store.require($0, for: backend.rawValue) }
-            let pool = Pool(capacity: detectorCopies(backend)) { try FaceDetector(backend: backend, paths: paths) }
+            // YuNet's translated graph is saved as a plan (its second path).
+            var files = paths
+            if backend == .yunet, let plan = plans.path(source: paths[0], inputShape: [1, 3, 640, 640]) { files.append(plan) }
+            let pool = Pool(capacity: detectorCopies(backend)) { try FaceDetector(backend: backend, paths: files) }
             try pool.warmUp()
             cache[backend] = pool
             return pool
@@ -73,12 +79,12 @@ public final class FaceEngine: Sendable {
             let path = try weights[info.name] ?? defaultWeights(for: info)
             let model: any FaceRecognizer
             switch (info.runtime, ModelFile.Format(path: path)) {
-            case (.sface, .onnx): model = try SFaceRecognizer(path: path, workers: recognizerCopies)
+            case (.sface, .onnx): model = try SFaceRecognizer(path: path, workers: recognizerCopies, plans: plans)
             case (.dlib, .dlibDat): model = try DlibRecognizer(path: path, workers: recognizerCopies)
             case (.deepfaceGraph, .onnx):
-                model = try GraphRecognizer(info: info, onnx: path, cache: graphCache, workers: recognizerCopies)
+                model = try GraphRecognizer(info: info, onnx: path, cache: graphCache, workers: recognizerCopies, plans: plans)
             case (.deepfaceGraph, .kerasH5):
-                model = try KerasRecognizer(info: info, h5: path, workers: recognizerCopies)
+                model = try KerasRecognizer(info: info, h5: path, workers: recognizerCopies, plans: plans)
             case (_, let format):
                 throw FaceKitError.invalidInput(
                     "\((path as NSString).lastPathComponent) is \(format.map { "a \($0.rawValue) file" } ?? "of an unknown format"); \(info.name) takes \(info.formats.map { ($0.fileName as NSString).pathExtension }.joined(separator: " or ")) weights")
@@ -107,6 +113,51 @@ public final class FaceEngine: Sendable {
         if detector != .skip { _ = try detectorPool(detector) }
         if !detector.givesEyes && detector != .skip { _ = try detectorPool(.opencv) }
         for name in models { _ = try recognizer(try RecognitionModels.named(name)) }
+    }
+
+    /// prepare, with `sources` decoded side by side with the loading, on
+    /// two threads: the loads are short and lean when saved plans map the
+    /// networks, so the first images decode on the second core instead of
+    /// after them (a cold pair: ~40 ms less, a few MB more at the peak). A
+    /// load error is thrown; a decoding error is that image's result.
+    public func prepareDecoding(_ sources: [ImageSource], detector: DetectorBackend, models: [String]) throws
+        -> [Result<Image, FaceKitError>]
+    {
+        let infos = try models.map { try RecognitionModels.named($0) }
+        var work: [@Sendable () throws -> Void] = []
+        if detector != .skip { work.append { _ = try self.detectorPool(detector) } }
+        if !detector.givesEyes && detector != .skip { work.append { _ = try self.detectorPool(.opencv) } }
+        for info in infos { work.append { _ = try self.recognizer(info) } }
+        let loads = work
+        let jobs = loads.count + sources.count
+        let loadError = Locked<Error?>(nil)
+        let images = Locked([Result<Image, FaceKitError>?](repeating: nil, count: sources.count))
+        let next = Locked(0)
+        DispatchQueue.concurrentPerform(iterations: min(2, max(1, jobs))) { _ in
+            while true {
+                let job: Int = next.withLock { value in
+                    defer { value += 1 }
+                    return value
+                }
+                guard job < jobs else { return }
+                if job < loads.count {
+                    do { try loads[job]() } catch { loadError.withLock { if $0 == nil { $0 = error } } }
+                    continue
+                }
+                let i = job - loads.count
+                let outcome: Result<Image, FaceKitError>
+                do {
+                    outcome = .success(try loadImage(sources[i]))
+                } catch let error as FaceKitError {
+                    outcome = .failure(error)
+                } catch {
+                    outcome = .failure(.imageUnreadable(source: sources[i].name, reason: String(describing: error)))
+                }
+                images.withLock { $0[i] = outcome }
+            }
+        }
+        if let error = loadError.withLock({ $0 }) { throw error }
+        return images.withLock { $0.map { $0! } }
     }
 
     // MARK: detection
@@ -142,10 +193,11 @@ public final class FaceEngine: Sendable {
     }
 
     /// Detects the faces of one image once and embeds each with every model given.
+    /// `decoded`: the source's image when it is already decoded.
     public func embed(_ source: ImageSource, models: [RecognitionModelInfo], options: DetectionOptions,
-                      fitFromBytes: Bool = false) throws -> ImageEmbeddings {
+                      fitFromBytes: Bool = false, decoded: Image? = nil) throws -> ImageEmbeddings {
         let clock = StageClock(enabled: profile)
-        let image = try loadImage(source)
+        let image = try decoded ?? loadImage(source)
         clock.lap("decode")
         let faces = try extractFaces(from: image, source: source.name, options: options)
         clock.lap("detect+align")
@@ -173,7 +225,9 @@ public final class FaceEngine: Sendable {
 
     /// Embeds many images in parallel, each once for all models; a failure
     /// of one image (no face, unreadable) is its own result, not the batch's.
-    public func embedAll(_ sources: [ImageSource], models: [RecognitionModelInfo], options: DetectionOptions)
+    /// `decoded[i]`: source i's decoding, when it has been done already.
+    public func embedAll(_ sources: [ImageSource], models: [RecognitionModelInfo], options: DetectionOptions,
+                         decoded: [Result<Image, FaceKitError>] = [])
         -> [Result<ImageEmbeddings, FaceKitError>]
     {
         let results = Locked([Result<ImageEmbeddings, FaceKitError>?](repeating: nil, count: sources.count))
@@ -191,7 +245,8 @@ public final class FaceEngine: Sendable {
                 guard index < sources.count else { return }
                 let outcome: Result<ImageEmbeddings, FaceKitError>
                 do {
-                    outcome = .success(try embed(sources[index], models: models, options: options))
+                    let image = index < decoded.count ? try decoded[index].get() : nil
+                    outcome = .success(try embed(sources[index], models: models, options: options, decoded: image))
                 } catch let error as FaceKitError {
                     outcome = .failure(error)
                 } catch {
@@ -260,12 +315,11 @@ public final class FaceEngine: Sendable {
     {
         let infos = try models.map { try RecognitionModels.named($0) }
         let thresholds = try infos.map { try options.threshold ?? Thresholds.threshold(model: $0.name, metric: options.metric) }
-        // Load before decoding: importing SFace peaks at ~100 MB above its
-        // resting size, and overlapping that with image buffers costs ~40 MB
-        // of peak memory to save ~40 ms.
-        try prepare(detector: options.detection.detector, models: infos.map(\.name))
+        let sources = [base] + others
+        let decoded = try prepareDecoding(Array(sources.prefix(1)), detector: options.detection.detector,
+                                          models: infos.map(\.name))
         let start = Date()
-        let all = embedAll([base] + others, models: infos, options: options.detection)
+        let all = embedAll(sources, models: infos, options: options.detection, decoded: decoded)
         let baseFaces: ImageEmbeddings
         switch all[0] {
         case .success(let e): baseFaces = e

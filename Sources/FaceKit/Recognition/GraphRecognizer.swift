@@ -11,7 +11,7 @@ struct GraphRecognizer: FaceRecognizer {
     let network: OnnxNetwork
     let prepared: GraphCache.Prepared
 
-    init(info: RecognitionModelInfo, onnx path: String, cache: GraphCache, workers: Int) throws {
+    init(info: RecognitionModelInfo, onnx path: String, cache: GraphCache, workers: Int, plans: PlanCache? = nil) throws {
         self.info = info
         let shape = [1, info.inputHeight, info.inputWidth, 3]
         let prepared = try cache.prepare(source: path, inputShape: shape, model: info.name)
@@ -24,10 +24,11 @@ struct GraphRecognizer: FaceRecognizer {
                 model: info.name,
                 reason: "\(file) outputs \(prepared.outputShape.map(String.init).joined(separator: "x")) values per face, but \(info.name) gives \(info.dimensions): is it another model's file?")
         }
-        network = try OnnxNetwork(path: prepared.path, inputShape: shape, name: info.name, workers: workers)
+        network = try OnnxNetwork(path: prepared.path, inputShape: shape, name: info.name, workers: workers,
+                                  plan: plans?.path(sha256: prepared.sourceSHA256, inputShape: shape, tag: GraphCache.rewriterVersion))
         // Run once on OpenCV's importer: it allocates its buffers on the first
         // forward, and a graph that imports but cannot run fails here, at
-        // load, by name. A translated graph already ran once when it was built.
+        // load, by name. A translated graph was checked layer by layer when planned.
         if !network.usesGraph {
             let probe = [Float](repeating: 0, count: info.inputWidth * info.inputHeight * 3)
             do {

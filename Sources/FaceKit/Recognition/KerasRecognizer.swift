@@ -9,7 +9,7 @@ struct KerasRecognizer: FaceRecognizer {
     let info: RecognitionModelInfo
     private let network: KerasNetwork
 
-    init(info: RecognitionModelInfo, h5 path: String, workers: Int) throws {
+    init(info: RecognitionModelInfo, h5 path: String, workers: Int, plans: PlanCache? = nil) throws {
         self.info = info
         let architecture = try KerasArchitecture.named(info.name)
         let expected = [info.inputHeight, info.inputWidth, 3]
@@ -19,7 +19,7 @@ struct KerasRecognizer: FaceRecognizer {
                 reason: "its Keras description takes \(architecture.inputShape), the model table says \(expected)")
         }
         do {
-            network = try KerasNetwork(architecture: architecture, file: path, workers: workers)
+            network = try KerasNetwork(architecture: architecture, file: path, workers: workers, plans: plans)
         } catch let error as FaceKitError {
             // The Keras loader names the file, layer and weight; the user
             // asked for a model, so the error leads with it.

@@ -40,8 +40,10 @@ struct SFaceRecognizer: FaceRecognizer {
     let info = RecognitionModels.sface
     let network: OnnxNetwork
 
-    init(path: String, workers: Int, engine: OnnxNetwork.Engine = .fromEnvironment) throws {
-        network = try OnnxNetwork(path: path, inputShape: [1, 3, 112, 112], name: "SFace", workers: workers, engine: engine)
+    init(path: String, workers: Int, engine: OnnxNetwork.Engine = .fromEnvironment, plans: PlanCache? = nil) throws {
+        let shape = [1, 3, 112, 112]
+        network = try OnnxNetwork(path: path, inputShape: shape, name: "SFace", workers: workers, engine: engine,
+                                  plan: plans?.path(source: path, inputShape: shape))
     }
 
     func embed(_ faces: [[Float]]) throws -> [[Float]] {

@@ -65,7 +65,8 @@ public final class KerasNetwork: Sendable {
     /// One OpenCV net; used by one thread at a time through the pool.
     private final class Graph {
         let handle: OpaquePointer
-        init(_ model: KerasModel) throws {
+        /// `plan`: where to save the built graph's plan.
+        init(_ model: KerasModel, plan: String? = nil) throws {
             let graph: OpaquePointer
             do {
                 graph = try Native.make { out, err in fk_graph_new(out, err) }
@@ -73,6 +74,7 @@ public final class KerasNetwork: Sendable {
                 throw KerasNetwork.loadError(model, error)
             }
             do {
+                if let plan { try Native.check { err in fk_graph_set_plan_output(graph, plan, 0, err) } }
                 for layer in model.layers {
                     try KerasNetwork.add(layer, to: graph)
                 }
@@ -85,6 +87,28 @@ public final class KerasNetwork: Sendable {
             }
             handle = graph
         }
+        /// A saved plan; nil when it cannot be used (stale, damaged), which
+        /// the caller answers by building from the file.
+        init?(plan: String) {
+            var out: OpaquePointer?
+            var nhwc: Int32 = 0
+            var error = fk_error()
+            guard fk_graph_open_plan(plan, &out, &nhwc, &error) == FK_OK, let handle = out else { return nil }
+            self.handle = handle
+        }
+
+        /// Outputs' shapes in Keras' order, without the batch axis.
+        var kerasOutputShapes: [[Int]] {
+            (0..<fk_graph_output_count(handle)).map { index in
+                var shape = [Int32](repeating: 0, count: 8)
+                var dims: Int32 = 0
+                var error = fk_error()
+                _ = fk_graph_output_shape(handle, index, &shape, &dims, &error)
+                let s = shape.prefix(Int(dims)).dropFirst().map(Int.init)
+                return s.count == 3 ? [s[1], s[2], s[0]] : s
+            }
+        }
+
         deinit { fk_graph_free(handle) }
     }
 
@@ -113,6 +137,48 @@ public final class KerasNetwork: Sendable {
 
     public convenience init(architecture: KerasArchitecture, file: String, workers: Int = 1) throws {
         try self.init(model: KerasModel.load(architecture, file: file), workers: workers)
+    }
+
+    /// As init(architecture:file:workers:), through a saved plan: when
+    /// `plans` holds this file's, the .h5 is not read at all and every
+    /// worker maps the same weights; otherwise the file is read, built and
+    /// its plan saved for the next load.
+    public init(architecture: KerasArchitecture, file: String, workers: Int = 1, plans: PlanCache?) throws {
+        let capacity = max(1, workers)
+        self.workers = capacity
+        let shape = [1] + architecture.inputShape
+        let plan = plans?.path(source: file, inputShape: shape, tag: architecture.name)
+        if let plan, FileManager.default.fileExists(atPath: plan), let first = Graph(plan: plan) {
+            model = KerasModel(architecture: architecture.name, file: file, inputShape: architecture.inputShape,
+                               outputShapes: first.kerasOutputShapes, layers: [], outputs: [])
+            let handed = Locked<Graph?>(first)
+            let model = model
+            graphs = Pool(capacity: capacity) {
+                if let graph = handed.withLock({ value -> Graph? in defer { value = nil }; return value }) { return graph }
+                guard let graph = Graph(plan: plan) else {
+                    throw FaceKitError.modelLoadFailed(model: model.architecture, reason: "the saved plan \(plan) no longer opens")
+                }
+                return graph
+            }
+            try graphs.warmUp()
+            return
+        }
+        if let plan { try? FileManager.default.removeItem(atPath: plan) }
+        let full = try KerasModel.load(architecture, file: file)
+        model = full.withoutWeights
+        // The first network saves the plan; the others map it, so the Swift
+        // copy of the weights is not needed past the first.
+        let source = Locked<KerasModel?>(full)
+        graphs = Pool(capacity: capacity) {
+            if let plan, FileManager.default.fileExists(atPath: plan), let graph = Graph(plan: plan) { return graph }
+            guard let model = source.withLock({ $0 }) else {
+                throw FaceKitError.modelLoadFailed(model: architecture.name, reason: "no weights left to build another network")
+            }
+            let graph = try Graph(model, plan: plan)
+            if let plan, FileManager.default.fileExists(atPath: plan) { source.withLock { $0 = nil } }
+            return graph
+        }
+        try graphs.warmUp()
     }
 
     /// Runs `count` samples given as one NHWC float buffer (Keras' layout,
