@@ -18,17 +18,18 @@ struct DeepfaceDemographyPredictor: SingleAttributePredictor {
     /// The export is rewritten once for OpenCV 4.6 (GraphCache: shape
     /// arithmetic folded for one face at a time, ops 4.6 lacks replaced), as
     /// for deepface's recognition graphs.
-    init(model: AttributeModel, onnx path: String, cache: GraphCache, copies: Int) throws {
+    init(model: AttributeModel, onnx path: String, cache: GraphCache, copies: Int, plans: PlanCache? = nil) throws {
         self.model = model
         let shape = model.action == .emotion
             ? [1, Self.emotionSide, Self.emotionSide, 1]
             : [1, AnalysisCrop.deepfaceSide, AnalysisCrop.deepfaceSide, 3]
         let name = "deepface \(model.action.rawValue) model"
         let prepared = try cache.prepare(source: path, inputShape: shape, model: name)
-        backend = .onnx(try OnnxNetwork(path: prepared.path, inputShape: shape, name: "\(name) (\(path))", workers: copies))
+        backend = .onnx(try OnnxNetwork(path: prepared.path, inputShape: shape, name: "\(name) (\(path))", workers: copies,
+                                        plan: plans?.path(sha256: prepared.sourceSHA256, inputShape: shape, tag: GraphCache.rewriterVersion)))
     }
 
-    init(model: AttributeModel, keras path: String, copies: Int) throws {
+    init(model: AttributeModel, keras path: String, copies: Int, plans: PlanCache? = nil) throws {
         self.model = model
         let architecture: KerasArchitecture
         switch model.action {
@@ -37,9 +38,8 @@ struct DeepfaceDemographyPredictor: SingleAttributePredictor {
         case .race: architecture = .deepfaceRace
         case .emotion: architecture = .deepfaceEmotion
         }
-        // Read the file once; each copy builds its network from memory.
-        let loaded = try KerasModel.load(architecture, file: path)
-        let nets = Pool(capacity: copies) { try KerasNetwork(model: loaded) }
+        // The first copy reads the file and saves the plan; the others map it.
+        let nets = Pool(capacity: copies) { try KerasNetwork(architecture: architecture, file: path, workers: 1, plans: plans) }
         try nets.warmUp()
         backend = .keras(nets)
     }

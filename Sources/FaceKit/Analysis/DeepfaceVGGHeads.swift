@@ -11,27 +11,50 @@ import Foundation
 struct DeepfaceVGGHeadsPredictor: AttributePredictor {
     let models: [AttributeModel]
     private let nets: Pool<KerasNetwork>
-    /// How many leading layers the files share (for the profile and tests).
-    let sharedLayers: Int
+    /// How many leading layers the files share (for the profile); nil when
+    /// the merged network came from its saved plan.
+    let sharedLayers: Int?
 
-    init(models: [AttributeModel], paths: [String], copies: Int, profile: Bool = false) throws {
+    init(models: [AttributeModel], paths: [String], copies: Int, profile: Bool = false, plans: PlanCache? = nil) throws {
         precondition(models.count == paths.count && !models.isEmpty)
         self.models = models
-        let loaded = try zip(models, paths).map { model, path -> KerasModel in
+        func architecture(_ model: AttributeModel) throws -> KerasArchitecture {
             switch model.action {
-            case .age: return try KerasModel.load(.deepfaceAge, file: path)
-            case .gender: return try KerasModel.load(.deepfaceGender, file: path)
-            case .race: return try KerasModel.load(.deepfaceRace, file: path)
+            case .age: return .deepfaceAge
+            case .gender: return .deepfaceGender
+            case .race: return .deepfaceRace
             case .emotion: throw FaceKitError.modelLoadFailed(model: "deepface emotion", reason: "not a VGG-Face head")
             }
         }
-        let (merged, shared) = KerasModel.merged(loaded)
-        sharedLayers = shared
-        if profile {
-            let total = loaded.map(\.layers.count).reduce(0, +)
-            FileHandle.standardError.write(Data("profile deepface VGG-Face heads (\(models.map(\.action.rawValue).joined(separator: "+"))): \(shared) leading layers shared, \(merged.layers.count) layers run instead of \(total)\n".utf8))
+        let architectures = try models.map(architecture)
+        // The merged network's plan is named by every file's digest, in order.
+        var plan: String?
+        if let plans, let digests = try? paths.map({ try plans.digests.sha256(ofFile: $0) }) {
+            let key = DigestCache.hex(digests.joined(separator: "+"))
+            plan = plans.path(sha256: key, inputShape: [1, AnalysisCrop.deepfaceSide, AnalysisCrop.deepfaceSide, 3],
+                              tag: architectures.map(\.name).joined(separator: "+"))
         }
-        nets = Pool(capacity: copies) { try KerasNetwork(model: merged) }
+        let shared = Locked<Int?>(nil)
+        let build = { () throws -> KerasModel in
+            let loaded = try zip(architectures, paths).map { try KerasModel.load($0, file: $1) }
+            let (merged, count) = KerasModel.merged(loaded)
+            shared.withLock { $0 = count }
+            if profile {
+                let total = loaded.map(\.layers.count).reduce(0, +)
+                FileHandle.standardError.write(Data("profile deepface VGG-Face heads (\(models.map(\.action.rawValue).joined(separator: "+"))): \(count) leading layers shared, \(merged.layers.count) layers run instead of \(total)\n".utf8))
+            }
+            return merged
+        }
+        let side = AnalysisCrop.deepfaceSide
+        let first = try KerasNetwork(plan: plan, architecture: architectures.map(\.name).joined(separator: "+"), file: paths.joined(separator: ", "),
+                                     inputShape: [side, side, 3], workers: 1, load: build)
+        sharedLayers = shared.withLock { $0 }
+        let handed = Locked<KerasNetwork?>(first)
+        nets = Pool(capacity: copies) {
+            if let network = handed.withLock({ value -> KerasNetwork? in defer { value = nil }; return value }) { return network }
+            return try KerasNetwork(plan: plan, architecture: architectures.map(\.name).joined(separator: "+"),
+                                    file: paths.joined(separator: ", "), inputShape: [side, side, 3], workers: 1, load: build)
+        }
         try nets.warmUp()
     }
 

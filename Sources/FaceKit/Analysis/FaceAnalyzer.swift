@@ -133,14 +133,15 @@ public final class FaceAnalyzer: Sendable {
             case .leviHassner:
                 loaded = try LeviHassnerPredictor(model: model, config: paths[0][0], weights: paths[0][1], copies: 1)
             case .deepfaceONNX:
-                loaded = try DeepfaceDemographyPredictor(model: model, onnx: paths[0][0], cache: engine.graphCache, copies: 1)
+                loaded = try DeepfaceDemographyPredictor(model: model, onnx: paths[0][0], cache: engine.graphCache, copies: 1,
+                                                         plans: engine.plans)
             case .deepfaceKeras where model.action == .emotion:
-                loaded = try DeepfaceDemographyPredictor(model: model, keras: paths[0][0], copies: 1)
+                loaded = try DeepfaceDemographyPredictor(model: model, keras: paths[0][0], copies: 1, plans: engine.plans)
             case .deepfaceKeras:
                 loaded = try DeepfaceVGGHeadsPredictor(models: job.models, paths: paths.map { $0[0] }, copies: 1,
-                                                       profile: engine.profile)
+                                                       profile: engine.profile, plans: engine.plans)
             case .fer:
-                loaded = try FerEmotionPredictor(model: model, path: paths[0][0], copies: 1)
+                loaded = try FerEmotionPredictor(model: model, path: paths[0][0], copies: 1, plans: engine.plans)
             }
             cache[job.key] = loaded
             return loaded

@@ -9,10 +9,15 @@ struct FerEmotionPredictor: SingleAttributePredictor {
 
     static let side = 64
 
-    init(model: AttributeModel, path: String, copies: Int) throws {
+    init(model: AttributeModel, path: String, copies: Int, plans: PlanCache? = nil) throws {
         self.model = model
-        let loaded = try KerasModel.load(.ferMiniXception, file: path)
-        nets = Pool(capacity: copies) { try KerasNetwork(model: loaded) }
+        let network = try KerasNetwork(architecture: .ferMiniXception, file: path, workers: 1, plans: plans)
+        // The first copy saved the plan (when plans are on); the others map it.
+        let first = Locked<KerasNetwork?>(network)
+        nets = Pool(capacity: copies) {
+            if let network = first.withLock({ value -> KerasNetwork? in defer { value = nil }; return value }) { return network }
+            return try KerasNetwork(architecture: .ferMiniXception, file: path, workers: 1, plans: plans)
+        }
         try nets.warmUp()
     }
 

@@ -143,16 +143,26 @@ public final class KerasNetwork: Sendable {
     /// `plans` holds this file's, the .h5 is not read at all and every
     /// worker maps the same weights; otherwise the file is read, built and
     /// its plan saved for the next load.
-    public init(architecture: KerasArchitecture, file: String, workers: Int = 1, plans: PlanCache?) throws {
+    public convenience init(architecture: KerasArchitecture, file: String, workers: Int = 1, plans: PlanCache?) throws {
+        let plan = plans?.path(source: file, inputShape: [1] + architecture.inputShape, tag: architecture.name)
+        try self.init(plan: plan, architecture: architecture.name, file: file, inputShape: architecture.inputShape, workers: workers) {
+            try KerasModel.load(architecture, file: file)
+        }
+    }
+
+    /// A network from the saved plan at `plan` when it is there and still
+    /// opens (`load` is not called), else from `load()`'s model, whose
+    /// first network saves the plan for the next time; the other workers
+    /// then map it instead of converting the weights again.
+    public init(plan: String?, architecture: String, file: String, inputShape: [Int], workers: Int = 1,
+                load: () throws -> KerasModel) throws {
         let capacity = max(1, workers)
         self.workers = capacity
-        let shape = [1] + architecture.inputShape
-        let plan = plans?.path(source: file, inputShape: shape, tag: architecture.name)
         if let plan, FileManager.default.fileExists(atPath: plan), let first = Graph(plan: plan) {
-            model = KerasModel(architecture: architecture.name, file: file, inputShape: architecture.inputShape,
-                               outputShapes: first.kerasOutputShapes, layers: [], outputs: [])
+            let model = KerasModel(architecture: architecture, file: file, inputShape: inputShape,
+                                   outputShapes: first.kerasOutputShapes, layers: [], outputs: [])
+            self.model = model
             let handed = Locked<Graph?>(first)
-            let model = model
             graphs = Pool(capacity: capacity) {
                 if let graph = handed.withLock({ value -> Graph? in defer { value = nil }; return value }) { return graph }
                 guard let graph = Graph(plan: plan) else {
@@ -164,15 +174,13 @@ public final class KerasNetwork: Sendable {
             return
         }
         if let plan { try? FileManager.default.removeItem(atPath: plan) }
-        let full = try KerasModel.load(architecture, file: file)
+        let full = try load()
         model = full.withoutWeights
-        // The first network saves the plan; the others map it, so the Swift
-        // copy of the weights is not needed past the first.
         let source = Locked<KerasModel?>(full)
         graphs = Pool(capacity: capacity) {
             if let plan, FileManager.default.fileExists(atPath: plan), let graph = Graph(plan: plan) { return graph }
             guard let model = source.withLock({ $0 }) else {
-                throw FaceKitError.modelLoadFailed(model: architecture.name, reason: "no weights left to build another network")
+                throw FaceKitError.modelLoadFailed(model: architecture, reason: "no weights left to build another network")
             }
             let graph = try Graph(model, plan: plan)
             if let plan, FileManager.default.fileExists(atPath: plan) { source.withLock { $0 = nil } }
