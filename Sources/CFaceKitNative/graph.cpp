@@ -81,32 +81,10 @@ namespace fk::plan {
 
 constexpr char kMagic[8] = {'F', 'K', 'P', 'L', 'A', 'N', '0', '1'};
 
-struct Mapping {
-    void *data = MAP_FAILED;
-    size_t size = 0;
-    explicit Mapping(const char *path) {
-        int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) throw Failure(FK_ERR_IO, std::string("cannot open ") + path + ": " + std::strerror(errno));
-        struct stat st{};
-        if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-            ::close(fd);
-            throw Failure(FK_ERR_IO, std::string(path) + " is not a regular file");
-        }
-        size = static_cast<size_t>(st.st_size);
-        if (size < 32) {
-            ::close(fd);
-            throw Failure(FK_ERR_MODEL_LOAD, "not a FaceKit plan (too short)");
-        }
-        // Private and writable: oneDNN only reads weights, but were anything
-        // to write, the page would be copied for this process, not crash it.
-        data = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-        ::close(fd);
-        if (data == MAP_FAILED) throw Failure(FK_ERR_IO, std::string("cannot map ") + path + ": " + std::strerror(errno));
-    }
-    ~Mapping() {
-        if (data != MAP_FAILED) ::munmap(data, size);
-    }
-    const char *bytes() const { return static_cast<const char *>(data); }
+// Private and writable: oneDNN only reads weights, but were anything to
+// write, the page would be copied for this process, not crash it.
+struct Mapping : MappedFile {
+    explicit Mapping(const char *path) : MappedFile(path, 32, "not a FaceKit plan (too short)", true) {}
 };
 
 struct Writer {

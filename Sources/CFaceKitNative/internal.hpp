@@ -98,4 +98,18 @@ std::unique_ptr<Detector> make_yunet_detector(const std::vector<std::string> &pa
 std::unique_ptr<Detector> make_dlib_detector(const std::vector<std::string> &paths);
 std::unique_ptr<Detector> make_mtcnn_detector(const std::vector<std::string> &paths);
 
+// A whole file mapped into memory, released with the object. Files shorter
+// than min_size fail with too_short (mapping nothing fails anyway).
+// copy_on_write: pages may be written, for this process only (a saved plan,
+// whose weights nothing should write, but which must not crash if it did).
+struct MappedFile {
+    void *data = reinterpret_cast<void *>(-1);
+    size_t size = 0;
+    MappedFile(const char *path, size_t min_size, const std::string &too_short, bool copy_on_write = false);
+    ~MappedFile();
+    MappedFile(const MappedFile &) = delete;
+    MappedFile &operator=(const MappedFile &) = delete;
+    const char *bytes() const { return static_cast<const char *>(data); }
+};
+
 }  // namespace fk

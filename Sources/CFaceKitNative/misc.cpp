@@ -2,7 +2,15 @@
 #include "engine.hpp"
 #include "internal.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -61,3 +69,25 @@ const char *fk_native_versions(void) {
 }
 
 }  // extern "C"
+
+fk::MappedFile::MappedFile(const char *path, size_t min_size, const std::string &too_short, bool copy_on_write) {
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Failure(FK_ERR_IO, std::string("cannot open ") + path + ": " + std::strerror(errno));
+    struct stat st{};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        throw Failure(FK_ERR_IO, std::string(path) + " is not a regular file");
+    }
+    size = static_cast<size_t>(st.st_size);
+    if (size < std::max<size_t>(min_size, 1)) {
+        ::close(fd);
+        throw Failure(FK_ERR_MODEL_LOAD, too_short);
+    }
+    data = ::mmap(nullptr, size, copy_on_write ? PROT_READ | PROT_WRITE : PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (data == MAP_FAILED) throw Failure(FK_ERR_IO, std::string("cannot map ") + path + ": " + std::strerror(errno));
+}
+
+fk::MappedFile::~MappedFile() {
+    if (data != MAP_FAILED) ::munmap(data, size);
+}

@@ -332,22 +332,10 @@ inline Shape reshape_target(const Shape &in, const std::vector<int64_t> &spec, b
     return out;
 }
 
-struct Mapping {
-    void *data = MAP_FAILED;
-    size_t size = 0;
-    explicit Mapping(const char *path) {
-        int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) throw Failure(FK_ERR_IO, std::string("cannot open ") + path + ": " + std::strerror(errno));
-        struct stat st{};
-        if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { ::close(fd); throw Failure(FK_ERR_IO, std::string(path) + " is not a regular file"); }
-        size = size_t(st.st_size);
-        if (size == 0) { ::close(fd); throw Failure(FK_ERR_MODEL_LOAD, "not a valid ONNX file (empty)"); }
-        data = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        ::close(fd);
-        if (data == MAP_FAILED) throw Failure(FK_ERR_IO, std::string("cannot map ") + path + ": " + std::strerror(errno));
-    }
-    ~Mapping() { if (data != MAP_FAILED) ::munmap(data, size); }
-    std::string_view view() const { return {static_cast<const char *>(data), size}; }
+// The file's bytes, mapped.
+struct Mapping : MappedFile {
+    explicit Mapping(const char *path) : MappedFile(path, 1, "not a valid ONNX file (empty)") {}
+    std::string_view view() const { return {bytes(), size}; }
 };
 
 }  // namespace fk::onnx
