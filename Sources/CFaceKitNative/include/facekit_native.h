@@ -317,6 +317,9 @@ void fk_set_num_threads(int32_t threads);
 // system when freed; smaller ones come from the heap, which keeps freed space
 // for reuse. No-op off glibc.
 void fk_set_mmap_threshold(size_t bytes);
+// glibc's M_TRIM_THRESHOLD: free memory at the top of a heap beyond this
+// much goes back to the system.
+void fk_set_trim_threshold(size_t bytes);
 // SHA-256 of a file, as 64 lowercase hex characters plus a NUL.
 fk_status fk_sha256_file(const char *path, char hex[65], fk_error *error);
 // Version strings of the linked native libraries.

@@ -38,11 +38,16 @@ public final class FaceEngine: Sendable {
     /// are: no digest check, format by extension.
     public let weights: [String: String]
     public let graphCache: GraphCache
+    /// Run at the end of each `prepare`, once the networks are in and before
+    /// images stream: where the program owning the process may switch its
+    /// memory policy (the CLI's bulk commands: ProcessMemory.reuseImageBuffers).
+    let modelsLoaded: @Sendable () -> Void
 
     public init(store: ModelStore = ModelStore(), loader: ImageLoader = ImageLoader(),
                 workers: Int = ProcessInfo.processInfo.environment["FACEKIT_WORKERS"].flatMap(Int.init)
                     ?? ProcessInfo.processInfo.activeProcessorCount,
-                weights: [String: String] = [:]) {
+                weights: [String: String] = [:], modelsLoaded: @escaping @Sendable () -> Void = {}) {
+        self.modelsLoaded = modelsLoaded
         self.store = store
         self.loader = loader
         self.weights = weights
@@ -107,6 +112,7 @@ public final class FaceEngine: Sendable {
         if detector != .skip { _ = try detectorPool(detector) }
         if !detector.givesEyes && detector != .skip { _ = try detectorPool(.opencv) }
         for name in models { _ = try recognizer(try RecognitionModels.named(name)) }
+        modelsLoaded()
     }
 
     // MARK: detection
