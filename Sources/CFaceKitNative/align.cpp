@@ -237,6 +237,17 @@ fk_status fk_image_pad_zero(const fk_image *image, int32_t top, int32_t bottom, 
     return fk::guarded(error, FK_ERR_INTERNAL, [&] {
         const cv::Mat &src = image->mat;
         if (top < 0 || bottom < 0 || left < 0 || right < 0) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "negative padding");
+        // Decoded into a canvas with these very borders: the canvas is the
+        // padded image already. Never for no border at all, which callers
+        // use to get a copy they may draw on.
+        if (!image->padded.empty() && (top > 0 || left > 0) && top == image->pad_y && bottom == image->pad_y &&
+            left == image->pad_x && right == image->pad_x) {
+            auto *result = new fk_image;
+            result->mat = image->padded;
+            result->keep = image->keep;
+            *out = result;
+            return;
+        }
         const int rows = src.rows + top + bottom, cols = src.cols + left + right;
         const size_t step = size_t(cols) * 3, length = step * size_t(rows);
         void *mem = mmap(nullptr, std::max<size_t>(length, 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -49,6 +49,19 @@ fk_status fk_image_probe(const uint8_t *data, size_t length, int32_t *width, int
 // max_pixels > 0 refuses images above that many pixels with FK_ERR_TOO_LARGE.
 fk_status fk_image_decode(const uint8_t *data, size_t length, int64_t max_pixels,
                           fk_image **out, fk_error *error);
+// A reusable buffer for decoding into: deepface pads every image by half its
+// height above and below and half its width left and right (int(0.5 * h),
+// int(0.5 * w)) before detecting. Decoded into a canvas, the image already
+// sits inside that zero border, and fk_image_pad_zero with those borders
+// returns the canvas without copying. The canvas reuses its memory for the
+// next image once the last image decoded into it is freed (until then it
+// takes fresh memory). Not thread-safe: one canvas per thread at a time.
+typedef struct fk_canvas fk_canvas;
+fk_canvas *fk_canvas_new(void);
+void fk_canvas_free(fk_canvas *canvas);
+// fk_image_decode into canvas (same checks, same pixels).
+fk_status fk_image_decode_padded(const uint8_t *data, size_t length, int64_t max_pixels, fk_canvas *canvas,
+                                 fk_image **out, fk_error *error);
 // Wraps a copy of packed BGR pixels (row stride = 3 * width).
 fk_status fk_image_from_bgr(const uint8_t *bgr, int32_t width, int32_t height,
                             fk_image **out, fk_error *error);
@@ -121,6 +134,8 @@ fk_status fk_align_deepface(const fk_image *image, int32_t x, int32_t y, int32_t
                             float right_eye_x, float right_eye_y, fk_image **out, fk_error *error);
 // Adds a black border, as cv::copyMakeBorder with zeros does, without
 // spending memory on the border (it stays unwritten in an anonymous mapping).
+// An image decoded into a canvas with these borders returns its canvas,
+// sharing the pixels (the images are never written to).
 fk_status fk_image_pad_zero(const fk_image *image, int32_t top, int32_t bottom, int32_t left,
                             int32_t right, fk_image **out, fk_error *error);
 // Five-point similarity alignment to the ArcFace/SFace 112x112 template,

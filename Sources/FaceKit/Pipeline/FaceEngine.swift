@@ -32,6 +32,8 @@ public final class FaceEngine: Sendable {
     /// FACEKIT_PROFILE=1 prints per-image stage timings to stderr.
     let profile = ProcessInfo.processInfo.environment["FACEKIT_PROFILE"] == "1"
 
+    /// Where `embed` decodes, one canvas per lane (see DecodeCanvas).
+    private let canvases: CanvasShelf
     private let detectors = Locked<[DetectorBackend: Pool<FaceDetector>]>([:])
     private let recognizers = Locked<[String: any FaceRecognizer]>([:])
     /// Weight files given by path for a model (`--weights`), used as they
@@ -53,6 +55,7 @@ public final class FaceEngine: Sendable {
         self.weights = weights
         self.graphCache = GraphCache(store: store)
         self.workers = max(1, workers)
+        self.canvases = CanvasShelf(capacity: self.workers)
         // Parallelism comes from running images side by side; OpenCV's own
         // threads (image resizing, rotation, the OpenCV-run detectors) would
         // only fight over the same cores.
@@ -150,8 +153,21 @@ public final class FaceEngine: Sendable {
     /// Detects the faces of one image once and embeds each with every model given.
     public func embed(_ source: ImageSource, models: [RecognitionModelInfo], options: DetectionOptions,
                       fitFromBytes: Bool = false) throws -> ImageEmbeddings {
+        // Detection with alignment pads the image first (deepface's border):
+        // decoded into a canvas, it already sits inside that border.
+        guard options.detector != .skip && options.align else {
+            return try embed(source, loaded: loadImage, models: models, options: options, fitFromBytes: fitFromBytes)
+        }
+        return try canvases.with { canvas in
+            try embed(source, loaded: { try loader.load($0, into: canvas) }, models: models, options: options,
+                      fitFromBytes: fitFromBytes)
+        }
+    }
+
+    private func embed(_ source: ImageSource, loaded load: (ImageSource) throws -> Image,
+                       models: [RecognitionModelInfo], options: DetectionOptions, fitFromBytes: Bool) throws -> ImageEmbeddings {
         let clock = StageClock(enabled: profile)
-        let image = try loadImage(source)
+        let image = try load(source)
         clock.lap("decode")
         let faces = try extractFaces(from: image, source: source.name, options: options)
         clock.lap("detect+align")

@@ -1,0 +1,51 @@
+@testable import FaceKit
+import Foundation
+import XCTest
+
+/// Decoding into a reused padded canvas must give the very pixels of the
+/// plain path, padded or not.
+final class DecodeCanvasTests: XCTestCase {
+    let loader = ImageLoader()
+
+    private func padded(_ image: Image) throws -> Image {
+        try image.padded(top: image.height / 2, bottom: image.height / 2, left: image.width / 2, right: image.width / 2)
+    }
+
+    func testCanvasDecodeGivesThePixelsAndPaddingOfThePlainPath() throws {
+        let canvas = try DecodeCanvas()
+        // Large, small, wide, tall and the same size twice, so that each
+        // image lands where the previous one left pixels to clear; a PNG
+        // (copied in) and EXIF-rotated JPEG among them.
+        var sources: [ImageSource] = try ["img4.jpg", "img10.jpg", "couple.jpg", "img12.jpg", "img12.jpg", "img7.jpg", "img1.jpg"]
+            .map(Fixtures.image)
+        sources.insert(.data(ImageFiles.png(width: 7, height: 5, colorType: 2, bitDepth: 8, pixel: [9, 8, 7]), name: "small.png"), at: 2)
+        sources.insert(.data(try JPEGFixture.rotated(), name: "rotated.jpg"), at: 4)
+        for source in sources {
+            let plain = try loader.load(source)
+            let reused = try loader.load(source, into: canvas)
+            XCTAssertEqual([reused.width, reused.height], [plain.width, plain.height], source.name)
+            XCTAssertEqual(try reused.bgrBytes(), try plain.bgrBytes(), source.name)
+            XCTAssertEqual(try padded(reused).bgrBytes(), try padded(plain).bgrBytes(), source.name)
+        }
+    }
+
+    func testAnImageStillHeldKeepsItsPixelsWhenTheCanvasMovesOn() throws {
+        let canvas = try DecodeCanvas()
+        let first = try loader.load(try Fixtures.image("img1.jpg"), into: canvas)
+        let firstPadded = try padded(first)
+        let expected = try loader.load(try Fixtures.image("img1.jpg"))
+        _ = try loader.load(try Fixtures.image("img2.jpg"), into: canvas)
+        _ = try loader.load(try Fixtures.image("img10.jpg"), into: canvas)
+        XCTAssertEqual(try first.bgrBytes(), try expected.bgrBytes())
+        XCTAssertEqual(try firstPadded.bgrBytes(), try padded(expected).bgrBytes())
+    }
+
+    func testACopyOfACanvasImageIsItsOwn() throws {
+        let canvas = try DecodeCanvas()
+        let image = try loader.load(try Fixtures.image("img1.jpg"), into: canvas)
+        let before = try image.bgrBytes()
+        let annotated = try image.annotated([(FacialArea(x: 10, y: 10, w: 50, h: 50), "x")])
+        XCTAssertNotEqual(try annotated.bgrBytes(), before)
+        XCTAssertEqual(try image.bgrBytes(), before)
+    }
+}
