@@ -91,6 +91,34 @@ cv::Mat rotated_rows(const cv::Mat &sub, double angle, int y1, int y2) {
     return out;
 }
 
+// src / 255 in float64, as deepface divides the whole crop before resizing
+// it, but only in the rows the resize to `nh` rows will read. A crop is
+// often far larger than the 112 rows a model takes, and converting all of it
+// wrote 24 bytes per pixel (24 MB for a 1000 x 1000 face) to read a tenth.
+// OpenCV 4.6's linear resize (resizeGeneric_) reads, for output row dy, the
+// source rows clip(sy) and clip(sy + 1), sy = floor(float((dy + 0.5) *
+// scale - 0.5)); one row of slack on each side covers any rounding apart.
+// Each element is converted alone (x * (1/255), no offset), so converting
+// some rows gives those rows' values exactly. From 3x down only: a 2x
+// shrink becomes an area resize, which reads every row.
+cv::Mat unit_rows_for_resize(const cv::Mat &src, int nh) {
+    if (nh <= 0 || src.rows < 3 * nh) {
+        cv::Mat f;
+        src.convertTo(f, CV_64FC3, 1.0 / 255.0);
+        return f;
+    }
+    cv::Mat f(src.rows, src.cols, CV_64FC3);  // rows never read stay unwritten
+    const double scale = 1. / (double(nh) / src.rows);
+    std::vector<uint8_t> need(size_t(src.rows), 0);
+    for (int dy = 0; dy < nh; ++dy) {
+        const int sy = cvFloor(float((dy + 0.5) * scale - 0.5));
+        for (int k = sy - 1; k <= sy + 2; ++k) need[size_t(std::clamp(k, 0, src.rows - 1))] = 1;
+    }
+    for (int r = 0; r < src.rows; ++r)
+        if (need[size_t(r)]) src.row(r).convertTo(f.row(r), CV_64FC3, 1.0 / 255.0);
+    return f;
+}
+
 // Least-squares similarity transform (Umeyama) from src to dst points.
 cv::Mat similarity(const std::vector<cv::Point2d> &src, const std::vector<cv::Point2d> &dst) {
     size_t n = src.size();
@@ -190,12 +218,13 @@ fk_status fk_preprocess_fit(const fk_image *face, int32_t tw, int32_t th, int32_
         // so resize in float64 too: resizing uint8 would round differently.
         // Its represent with detector "skip" resizes the decoded bytes
         // instead and divides afterwards, in float32 (from_bytes).
-        cv::Mat f;
-        if (from_bytes) f = src;
-        else src.convertTo(f, CV_64FC3, 1.0 / 255.0);
-        int depth = f.depth();
         double factor = std::min(double(th) / src.rows, double(tw) / src.cols);
         int nw = int(src.cols * factor), nh = int(src.rows * factor);
+        cv::Mat f;
+        if (from_bytes == 1) f = src;
+        else if (from_bytes == 2) src.convertTo(f, CV_64FC3, 1.0 / 255.0);  // the reference, for tests
+        else f = unit_rows_for_resize(src, nh);
+        int depth = f.depth();
         cv::Mat resized;
         if (nw > 0 && nh > 0) cv::resize(f, resized, cv::Size(nw, nh));
         else resized = cv::Mat::zeros(std::max(nh, 0), std::max(nw, 0), CV_MAKETYPE(depth, 3));

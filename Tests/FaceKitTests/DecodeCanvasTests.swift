@@ -2,8 +2,9 @@
 import Foundation
 import XCTest
 
-/// Decoding into a reused padded canvas must give the very pixels of the
-/// plain path, padded or not.
+/// The bulk-indexing shortcuts must give the very pixels and floats of the
+/// plain path: decoding into a reused padded canvas, and fitting a crop
+/// while converting only the rows the resize reads.
 final class DecodeCanvasTests: XCTestCase {
     let loader = ImageLoader()
 
@@ -47,5 +48,20 @@ final class DecodeCanvasTests: XCTestCase {
         let annotated = try image.annotated([(FacialArea(x: 10, y: 10, w: 50, h: 50), "x")])
         XCTAssertNotEqual(try annotated.bgrBytes(), before)
         XCTAssertEqual(try image.bgrBytes(), before)
+    }
+
+    func testFittingConvertsOnlyWhatTheResizeReadsWithTheSameFloats() throws {
+        var generator = SystemRandomNumberGenerator()
+        let sizes = [(112, 112), (336, 336), (337, 200), (1000, 700), (700, 1000), (999, 333), (450, 451), (2000, 1500),
+                     (113, 400), (400, 113), (224, 224), (3, 500), (500, 3)]
+        let targets = [(112, 112), (224, 224), (152, 152), (47, 55)]
+        for (h, w) in sizes {
+            let bytes = (0..<(w * h * 3)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let crop = try Image(bgr: bytes, width: w, height: h)
+            for (tw, th) in targets {
+                XCTAssertEqual(try crop.fitted(width: tw, height: th), try crop.fittedConvertingWholeCrop(width: tw, height: th),
+                               "\(w)x\(h) -> \(tw)x\(th)")
+            }
+        }
     }
 }

@@ -146,6 +146,8 @@ fk_status fk_align_landmarks(const fk_image *image, const float points[10], int3
 // ratio, pad with black to the target, as float32 BGR in [0, 1], HWC order.
 // out must hold target_w * target_h * 3 floats. from_bytes: resize the 8-bit
 // pixels and divide by 255 after (deepface's represent with detector skip).
+// from_bytes = 2: the plain float64 path converting the whole crop, which
+// the default path (0) must match bit for bit; for tests.
 fk_status fk_preprocess_fit(const fk_image *face, int32_t target_w, int32_t target_h, int32_t from_bytes, float *out,
                             fk_error *error);
 

@@ -83,9 +83,20 @@ extension Image {
     /// fromBytes: deepface's represent with detector "skip", which resizes
     /// the decoded bytes (everything else resizes [0, 1] floats).
     func fitted(width: Int, height: Int, fromBytes: Bool = false) throws -> [Float] {
+        try fitted(width: width, height: height, mode: fromBytes ? 1 : 0)
+    }
+
+    /// `fitted` converting the whole crop to float64 first, as deepface
+    /// does; `fitted` converts only the rows the resize reads and must give
+    /// the same floats (the tests compare the two).
+    func fittedConvertingWholeCrop(width: Int, height: Int) throws -> [Float] {
+        try fitted(width: width, height: height, mode: 2)
+    }
+
+    private func fitted(width: Int, height: Int, mode: Int32) throws -> [Float] {
         var out = [Float](repeating: 0, count: width * height * 3)
         try Native.check { err in
-            out.withUnsafeMutableBufferPointer { fk_preprocess_fit(handle, Int32(width), Int32(height), fromBytes ? 1 : 0, $0.baseAddress, err) }
+            out.withUnsafeMutableBufferPointer { fk_preprocess_fit(handle, Int32(width), Int32(height), mode, $0.baseAddress, err) }
         }
         return out
     }
