@@ -70,10 +70,18 @@ cv::Mat slice(const cv::Mat &m, int x1, int y1, int x2, int y2) {
 // the matrix and maps each destination pixel independently, so the inverse
 // below (OpenCV's own arithmetic) with its row offset folded into the
 // translation gives the same source coordinates, at a fraction of the cost.
-cv::Mat rotated_rows(const cv::Mat &sub, double angle, int y1, int y2) {
+//
+// Columns at and past x2 are dropped as well (the box is cut there next):
+// each destination pixel's source point depends on its column alone
+// (M[0] * x, M[3] * x, independent of the output's width), so a narrower
+// output gives the same pixels in the columns it keeps. The columns left of
+// the box cannot be dropped that way: shifting them would move the
+// translation and round the fixed-point coordinates differently.
+cv::Mat rotated_rows(const cv::Mat &sub, double angle, int y1, int y2, int x2) {
     y1 = std::clamp(y1, 0, sub.rows);
     y2 = std::clamp(y2, 0, sub.rows);
-    if (y2 <= y1) return cv::Mat();
+    x2 = std::clamp(x2, 0, sub.cols);
+    if (y2 <= y1 || x2 <= 0) return cv::Mat();
     cv::Point2f centre(float(sub.cols / 2), float(sub.rows / 2));
     cv::Mat M = cv::getRotationMatrix2D(centre, angle, 1.0);
     double *m = M.ptr<double>();
@@ -86,7 +94,7 @@ cv::Mat rotated_rows(const cv::Mat &sub, double angle, int y1, int y2) {
     m[2] = b1 + m[1] * y1;
     m[5] = b2 + m[4] * y1;
     cv::Mat out;
-    cv::warpAffine(sub, out, M, cv::Size(sub.cols, y2 - y1), cv::INTER_CUBIC | cv::WARP_INVERSE_MAP,
+    cv::warpAffine(sub, out, M, cv::Size(x2, y2 - y1), cv::INTER_CUBIC | cv::WARP_INVERSE_MAP,
                    cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
     return out;
 }
@@ -174,7 +182,7 @@ fk_status fk_align_deepface(const fk_image *image, int32_t x, int32_t y, int32_t
             int box[4];
             project(rx, ry, rx + w, ry + h, angle, sub.rows, sub.cols, box);
             if (have_eyes && sub.rows > 0 && sub.cols > 0) {
-                face = rotated_rows(sub, angle, box[1], box[3]);
+                face = rotated_rows(sub, angle, box[1], box[3], box[2]);
                 face = slice(face, box[0], 0, box[2], face.rows);
             } else {
                 face = slice(sub, box[0], box[1], box[2], box[3]);
