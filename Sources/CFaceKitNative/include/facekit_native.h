@@ -128,7 +128,9 @@ fk_status fk_detector_find_eyes(fk_detector *detector, const fk_image *image, in
 // already padded (align on) or not (align off): crop (x, y, w, h); when align
 // is non-zero and both eyes are given, take the face region with a 50% margin,
 // rotate it about its centre so the eyes are level (cubic, black border),
-// project the box and crop it. Returns a BGR uint8 face.
+// project the box and crop it. Returns a BGR uint8 face. align = 2: the
+// rotation through warpAffine over the whole margin width, which the default
+// (1) must match pixel for pixel; for tests.
 fk_status fk_align_deepface(const fk_image *image, int32_t x, int32_t y, int32_t w, int32_t h,
                             int32_t align, int32_t have_eyes, float left_eye_x, float left_eye_y,
                             float right_eye_x, float right_eye_y, fk_image **out, fk_error *error);
