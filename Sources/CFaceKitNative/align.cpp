@@ -70,10 +70,7 @@ cv::Mat slice(const cv::Mat &m, int x1, int y1, int x2, int y2) {
 // the matrix and maps each destination pixel independently, so the inverse
 // below (OpenCV's own arithmetic) with its row offset folded into the
 // translation gives the same source coordinates, at a fraction of the cost.
-cv::Mat rotated_rows(const cv::Mat &sub, double angle, int y1, int y2) {
-    y1 = std::clamp(y1, 0, sub.rows);
-    y2 = std::clamp(y2, 0, sub.rows);
-    if (y2 <= y1) return cv::Mat();
+cv::Mat rotation_rows_matrix(const cv::Mat &sub, double angle, int y1) {
     cv::Point2f centre(float(sub.cols / 2), float(sub.rows / 2));
     cv::Mat M = cv::getRotationMatrix2D(centre, angle, 1.0);
     double *m = M.ptr<double>();
@@ -85,10 +82,92 @@ cv::Mat rotated_rows(const cv::Mat &sub, double angle, int y1, int y2) {
     double b2 = -m[3] * m[2] - m[4] * m[5];
     m[2] = b1 + m[1] * y1;
     m[5] = b2 + m[4] * y1;
+    return M;
+}
+
+// The rotated box: rows [y1, y2) and columns [x1, x2) of the rotated
+// sub-image. Rows and columns outside the box are never computed: OpenCV
+// 4.6's warpAffine (WarpAffineInvoker, INTER_CUBIC) turns each destination
+// pixel (x, y) into fixed-point source coordinates
+//   X = (round((M1 * y + M2) * 1024) + 16 + round(M0 * x * 1024)) >> 5
+// (Y likewise with M3, M4, M5), then remaps with them; the same maps, built
+// here for the box's columns only and remapped, give the same pixels. The
+// box's columns could not be had from warpAffine itself: a narrower output
+// keeps the columns from 0, and moving x1 into the translation would round
+// differently. A test compares this with warpAffine over the full width.
+cv::Mat rotated_box(const cv::Mat &sub, double angle, int y1, int y2, int x1, int x2) {
+    y1 = std::clamp(y1, 0, sub.rows);
+    y2 = std::clamp(y2, 0, sub.rows);
+    x2 = std::clamp(x2, 0, sub.cols);
+    x1 = std::clamp(x1, 0, x2);
+    if (y2 <= y1 || x2 <= x1) return cv::Mat();
+    const cv::Mat matrix = rotation_rows_matrix(sub, angle, y1);
+    const double *M = matrix.ptr<double>();
+    constexpr int kABBits = 10, kABScale = 1 << kABBits, kInterBits = 5, kTab = 1 << kInterBits;
+    constexpr int kRoundDelta = kABScale / kTab / 2;
+    const int rows = y2 - y1, cols = x2 - x1;
+    std::vector<int> adelta(static_cast<size_t>(cols)), bdelta(static_cast<size_t>(cols));
+    for (int x = 0; x < cols; ++x) {
+        adelta[size_t(x)] = cv::saturate_cast<int>(M[0] * (x + x1) * kABScale);
+        bdelta[size_t(x)] = cv::saturate_cast<int>(M[3] * (x + x1) * kABScale);
+    }
+    cv::Mat xy(rows, cols, CV_16SC2), alpha(rows, cols, CV_16UC1);
+    for (int y = 0; y < rows; ++y) {
+        const int X0 = cv::saturate_cast<int>((M[1] * y + M[2]) * kABScale) + kRoundDelta;
+        const int Y0 = cv::saturate_cast<int>((M[4] * y + M[5]) * kABScale) + kRoundDelta;
+        short *p = xy.ptr<short>(y);
+        uint16_t *a = alpha.ptr<uint16_t>(y);
+        for (int x = 0; x < cols; ++x) {
+            const int X = (X0 + adelta[size_t(x)]) >> (kABBits - kInterBits);
+            const int Y = (Y0 + bdelta[size_t(x)]) >> (kABBits - kInterBits);
+            p[2 * x] = cv::saturate_cast<short>(X >> kInterBits);
+            p[2 * x + 1] = cv::saturate_cast<short>(Y >> kInterBits);
+            a[x] = uint16_t((Y & (kTab - 1)) * kTab + (X & (kTab - 1)));
+        }
+    }
     cv::Mat out;
-    cv::warpAffine(sub, out, M, cv::Size(sub.cols, y2 - y1), cv::INTER_CUBIC | cv::WARP_INVERSE_MAP,
-                   cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
+    cv::remap(sub, out, xy, alpha, cv::INTER_CUBIC, cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
     return out;
+}
+
+// The same box through warpAffine over the sub-image's full width, then cut:
+// what rotated_box must match; for tests.
+cv::Mat rotated_box_reference(const cv::Mat &sub, double angle, int y1, int y2, int x1, int x2) {
+    y1 = std::clamp(y1, 0, sub.rows);
+    y2 = std::clamp(y2, 0, sub.rows);
+    if (y2 <= y1) return cv::Mat();
+    cv::Mat out;
+    cv::warpAffine(sub, out, rotation_rows_matrix(sub, angle, y1), cv::Size(sub.cols, y2 - y1),
+                   cv::INTER_CUBIC | cv::WARP_INVERSE_MAP, cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
+    return slice(out, x1, 0, x2, out.rows);
+}
+
+// src / 255 in float64, as deepface divides the whole crop before resizing
+// it, but only in the rows the resize to `nh` rows will read. A crop is
+// often far larger than the 112 rows a model takes, and converting all of it
+// wrote 24 bytes per pixel (24 MB for a 1000 x 1000 face) to read a tenth.
+// OpenCV 4.6's linear resize (resizeGeneric_) reads, for output row dy, the
+// source rows clip(sy) and clip(sy + 1), sy = floor(float((dy + 0.5) *
+// scale - 0.5)); one row of slack on each side covers any rounding apart.
+// Each element is converted alone (x * (1/255), no offset), so converting
+// some rows gives those rows' values exactly. From 3x down only: a 2x
+// shrink becomes an area resize, which reads every row.
+cv::Mat unit_rows_for_resize(const cv::Mat &src, int nh) {
+    if (nh <= 0 || src.rows < 3 * nh) {
+        cv::Mat f;
+        src.convertTo(f, CV_64FC3, 1.0 / 255.0);
+        return f;
+    }
+    cv::Mat f(src.rows, src.cols, CV_64FC3);  // rows never read stay unwritten
+    const double scale = 1. / (double(nh) / src.rows);
+    std::vector<uint8_t> need(size_t(src.rows), 0);
+    for (int dy = 0; dy < nh; ++dy) {
+        const int sy = cvFloor(float((dy + 0.5) * scale - 0.5));
+        for (int k = sy - 1; k <= sy + 2; ++k) need[size_t(std::clamp(k, 0, src.rows - 1))] = 1;
+    }
+    for (int r = 0; r < src.rows; ++r)
+        if (need[size_t(r)]) src.row(r).convertTo(f.row(r), CV_64FC3, 1.0 / 255.0);
+    return f;
 }
 
 // Least-squares similarity transform (Umeyama) from src to dst points.
@@ -146,8 +225,8 @@ fk_status fk_align_deepface(const fk_image *image, int32_t x, int32_t y, int32_t
             int box[4];
             project(rx, ry, rx + w, ry + h, angle, sub.rows, sub.cols, box);
             if (have_eyes && sub.rows > 0 && sub.cols > 0) {
-                face = rotated_rows(sub, angle, box[1], box[3]);
-                face = slice(face, box[0], 0, box[2], face.rows);
+                face = align == 2 ? rotated_box_reference(sub, angle, box[1], box[3], box[0], box[2])
+                                  : rotated_box(sub, angle, box[1], box[3], box[0], box[2]);
             } else {
                 face = slice(sub, box[0], box[1], box[2], box[3]);
             }
@@ -190,12 +269,13 @@ fk_status fk_preprocess_fit(const fk_image *face, int32_t tw, int32_t th, int32_
         // so resize in float64 too: resizing uint8 would round differently.
         // Its represent with detector "skip" resizes the decoded bytes
         // instead and divides afterwards, in float32 (from_bytes).
-        cv::Mat f;
-        if (from_bytes) f = src;
-        else src.convertTo(f, CV_64FC3, 1.0 / 255.0);
-        int depth = f.depth();
         double factor = std::min(double(th) / src.rows, double(tw) / src.cols);
         int nw = int(src.cols * factor), nh = int(src.rows * factor);
+        cv::Mat f;
+        if (from_bytes == 1) f = src;
+        else if (from_bytes == 2) src.convertTo(f, CV_64FC3, 1.0 / 255.0);  // the reference, for tests
+        else f = unit_rows_for_resize(src, nh);
+        int depth = f.depth();
         cv::Mat resized;
         if (nw > 0 && nh > 0) cv::resize(f, resized, cv::Size(nw, nh));
         else resized = cv::Mat::zeros(std::max(nh, 0), std::max(nw, 0), CV_MAKETYPE(depth, 3));
@@ -237,6 +317,17 @@ fk_status fk_image_pad_zero(const fk_image *image, int32_t top, int32_t bottom, 
     return fk::guarded(error, FK_ERR_INTERNAL, [&] {
         const cv::Mat &src = image->mat;
         if (top < 0 || bottom < 0 || left < 0 || right < 0) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "negative padding");
+        // Decoded into a canvas with these very borders: the canvas is the
+        // padded image already. Never for no border at all, which callers
+        // use to get a copy they may draw on.
+        if (!image->padded.empty() && (top > 0 || left > 0) && top == image->pad_y && bottom == image->pad_y &&
+            left == image->pad_x && right == image->pad_x) {
+            auto *result = new fk_image;
+            result->mat = image->padded;
+            result->keep = image->keep;
+            *out = result;
+            return;
+        }
         const int rows = src.rows + top + bottom, cols = src.cols + left + right;
         const size_t step = size_t(cols) * 3, length = step * size_t(rows);
         void *mem = mmap(nullptr, std::max<size_t>(length, 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

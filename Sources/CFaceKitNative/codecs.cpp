@@ -145,7 +145,7 @@ void use_errors(Info &cinfo, JpegErrors &errors) {
     errors.pub.output_message = jpeg_quiet;
 }
 
-cv::Mat decode_jpeg(const uint8_t *d, size_t n, int &orientation) {
+cv::Mat decode_jpeg(const uint8_t *d, size_t n, int &orientation, const PixelTarget *target) {
     // OpenCV only takes data starting FF D8 FF for JPEG.
     if (n < 3 || d[2] != 0xFF) undecodable("jpeg", "no marker follows the start of image");
     jpeg_decompress_struct cinfo{};
@@ -175,7 +175,10 @@ cv::Mat decode_jpeg(const uint8_t *d, size_t n, int &orientation) {
 
     jpeg_start_decompress(&cinfo);
     const int width = int(cinfo.output_width);
-    out.create(int(cinfo.output_height), width, CV_8UC3);
+    // apply_orientation leaves 1 (and unknown values) as decoded.
+    if (target && (orientation < 2 || orientation > 8)) out = (*target)(int(cinfo.output_height), width);
+    if (out.rows != int(cinfo.output_height) || out.cols != width || out.type() != CV_8UC3)
+        out.create(int(cinfo.output_height), width, CV_8UC3);
     if (cmyk) cmyk_row.resize(size_t(width) * 4);
     while (cinfo.output_scanline < cinfo.output_height) {
         uint8_t *dst = out.ptr(int(cinfo.output_scanline));
@@ -786,11 +789,13 @@ void write_file(const std::string &path, const std::vector<uint8_t> &bytes) {
 
 }  // namespace
 
-cv::Mat decode_image(const uint8_t *data, size_t length, const std::string &format) {
+cv::Mat decode_image(const uint8_t *data, size_t length, const std::string &format, const PixelTarget *target) {
     cv::Mat image;
     int orientation = 1;  // only JPEG and PNG carry EXIF that OpenCV applies
+    // Only the JPEG decoder writes into a target: JPEG is the format of
+    // nearly every photo indexed, and the others are copied by the caller.
     if (format == "jpeg")
-        image = decode_jpeg(data, length, orientation);
+        image = decode_jpeg(data, length, orientation, target);
     else if (format == "png")
         image = decode_png(data, length, orientation);
     else if (format == "webp")

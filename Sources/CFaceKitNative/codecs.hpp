@@ -5,13 +5,24 @@
 
 #include "internal.hpp"
 
+#include <functional>
+
 namespace fk {
+
+// Where a decoder may put its pixels, asked once the final size is known: a
+// CV_8UC3 view of exactly rows x cols to write into (the interior of a
+// reusable padded canvas). Asked only when the decoded rows are the image's
+// final rows (no orientation to apply afterwards); otherwise the decoder
+// keeps a buffer of its own and the caller copies.
+using PixelTarget = std::function<cv::Mat(int rows, int cols)>;
 
 // Decodes exactly as OpenCV 4.6's cv::imdecode(buf, IMREAD_COLOR) does, pixel
 // for pixel, since deepface reads images that way and every pixel moves the
 // embeddings. format is the name fk_image_probe found ("jpeg", "png", "webp",
 // "bmp" or "tiff"). Throws Failure(FK_ERR_DECODE) when the data is undecodable.
-cv::Mat decode_image(const uint8_t *data, size_t length, const std::string &format);
+// target: see PixelTarget; the result's data shows whether it was used.
+cv::Mat decode_image(const uint8_t *data, size_t length, const std::string &format,
+                     const PixelTarget *target = nullptr);
 
 // Writes a BGR image as JPEG (quality 95) or PNG, chosen by the path's
 // extension, with OpenCV's imwrite defaults. Throws Failure(FK_ERR_IO).

@@ -4,7 +4,10 @@
 #include "internal.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <new>
 #include <opencv2/imgproc.hpp>
+#include <sys/mman.h>
 
 namespace {
 
@@ -138,7 +141,95 @@ fk_image *wrap(cv::Mat m) {
     return img;
 }
 
+// fk_image_decode's checks before any pixel is allocated.
+Probe checked_probe(const uint8_t *data, size_t length, int64_t max_pixels) {
+    if (!data || length == 0) throw fk::Failure(FK_ERR_DECODE, "the image is empty (0 bytes)");
+    Probe p = probe(data, length);
+    if (p.width <= 0 || p.height <= 0)
+        throw fk::Failure(FK_ERR_DECODE, "the " + p.format + " header gives no size");
+    if (max_pixels > 0 && p.width * p.height > max_pixels)
+        throw fk::Failure(FK_ERR_TOO_LARGE,
+                          "the image is " + std::to_string(p.width) + "x" + std::to_string(p.height) +
+                              " pixels, above the limit of " + std::to_string(max_pixels) + " pixels");
+    if (p.truncated)
+        throw fk::Failure(FK_ERR_DECODE, "the " + p.format + " data is truncated");
+    return p;
+}
+
+// Zeroed memory from an anonymous mapping: pages never written stay the
+// kernel's zero page, so an unused border costs no memory.
+struct Mapping {
+    void *base = nullptr;
+    size_t length = 0;
+    explicit Mapping(size_t bytes) : length(std::max<size_t>(bytes, 1)) {
+        base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (base == MAP_FAILED) throw fk::Failure(FK_ERR_TOO_LARGE, "cannot map memory for the padded image");
+    }
+    Mapping(const Mapping &) = delete;
+    Mapping &operator=(const Mapping &) = delete;
+    ~Mapping() { munmap(base, length); }
+    uint8_t *bytes() const { return static_cast<uint8_t *>(base); }
+};
+
+// The canvas' own mapping: padded images up to this size (about 5 MP
+// before padding) reuse it; larger ones take a mapping of their own, freed
+// with the image, so one huge photo does not pin its memory for the rest of
+// the run. Only pages written (interiors) or read (the resize of the border
+// before detection, as the zero page) ever become resident.
+constexpr size_t kCanvasBytes = size_t(64) << 20;
+
 }  // namespace
+
+struct fk_canvas {
+    std::shared_ptr<Mapping> mapping;
+    // The interior the last image wrote: zeroed again before the next image
+    // is placed, unless that one covers exactly the same bytes.
+    size_t dirty_offset = 0, dirty_step = 0, dirty_row_bytes = 0;
+    int dirty_rows = 0;
+
+    // A zero-bordered canvas for an image of rows x cols, deepface's borders
+    // (int(0.5 * h), int(0.5 * w)), with its interior as `out.mat` (a fresh
+    // header, not a ROI, so no OpenCV call reads past it into the border).
+    void place(int rows, int cols, fk_image &out) {
+        out.keep.reset();
+        const int pad_y = rows / 2, pad_x = cols / 2;
+        const int prows = rows + 2 * pad_y, pcols = cols + 2 * pad_x;
+        const size_t step = size_t(pcols) * 3, length = step * size_t(prows);
+        const size_t offset = size_t(pad_y) * step + size_t(pad_x) * 3, row_bytes = size_t(cols) * 3;
+        std::shared_ptr<Mapping> memory;
+        if (length > kCanvasBytes) {
+            memory = std::make_shared<Mapping>(length);
+        } else {
+            // Still held by an image decoded earlier (a caller keeping it):
+            // that image keeps this mapping, the canvas takes a new one.
+            if (mapping && mapping.use_count() > 1) mapping.reset();
+            if (!mapping) {
+                mapping = std::make_shared<Mapping>(kCanvasBytes);
+                dirty_rows = 0;
+            }
+            // Pairs with the release in the last holder's reference drop:
+            // its reads of the old pixels happen before they are cleared.
+            std::atomic_thread_fence(std::memory_order_acquire);
+            const bool same = offset == dirty_offset && step == dirty_step && row_bytes == dirty_row_bytes &&
+                              rows == dirty_rows;
+            if (!same)
+                for (int r = 0; r < dirty_rows; ++r)
+                    std::memset(mapping->bytes() + dirty_offset + size_t(r) * dirty_step, 0, dirty_row_bytes);
+            // Recorded before any pixel is written, so that a decode failing
+            // half-way is cleared too.
+            dirty_offset = offset;
+            dirty_step = step;
+            dirty_row_bytes = row_bytes;
+            dirty_rows = rows;
+            memory = mapping;
+        }
+        out.padded = cv::Mat(prows, pcols, CV_8UC3, memory->bytes(), step);
+        out.mat = cv::Mat(rows, cols, CV_8UC3, memory->bytes() + offset, step);
+        out.pad_y = pad_y;
+        out.pad_x = pad_x;
+        out.keep = std::move(memory);
+    }
+};
 
 extern "C" {
 
@@ -160,19 +251,35 @@ fk_status fk_image_decode(const uint8_t *data, size_t length, int64_t max_pixels
                           fk_error *error) {
     return fk::guarded(error, FK_ERR_DECODE, [&] {
         *out = nullptr;
-        if (!data || length == 0) throw fk::Failure(FK_ERR_DECODE, "the image is empty (0 bytes)");
-        Probe p = probe(data, length);
-        if (p.width <= 0 || p.height <= 0)
-            throw fk::Failure(FK_ERR_DECODE, "the " + p.format + " header gives no size");
-        if (max_pixels > 0 && p.width * p.height > max_pixels)
-            throw fk::Failure(FK_ERR_TOO_LARGE,
-                              "the image is " + std::to_string(p.width) + "x" + std::to_string(p.height) +
-                                  " pixels, above the limit of " + std::to_string(max_pixels) + " pixels");
-        if (p.truncated)
-            throw fk::Failure(FK_ERR_DECODE, "the " + p.format + " data is truncated");
+        Probe p = checked_probe(data, length, max_pixels);
         // Like deepface's cv2.imread: EXIF orientation applied, grey, 16-bit
         // and alpha images brought to 8-bit BGR.
         *out = wrap(fk::decode_image(data, length, p.format));
+    });
+}
+
+fk_canvas *fk_canvas_new(void) { return new (std::nothrow) fk_canvas; }
+void fk_canvas_free(fk_canvas *canvas) { delete canvas; }
+
+fk_status fk_image_decode_padded(const uint8_t *data, size_t length, int64_t max_pixels, fk_canvas *canvas,
+                                 fk_image **out, fk_error *error) {
+    return fk::guarded(error, FK_ERR_DECODE, [&] {
+        *out = nullptr;
+        if (!canvas) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "no canvas");
+        Probe p = checked_probe(data, length, max_pixels);
+        auto image = std::make_unique<fk_image>();
+        // The JPEG decoder writes its rows straight into the canvas; any
+        // other image is decoded as usual and copied in.
+        const fk::PixelTarget target = [&](int rows, int cols) {
+            canvas->place(rows, cols, *image);
+            return image->mat;
+        };
+        cv::Mat decoded = fk::decode_image(data, length, p.format, &target);
+        if (image->mat.empty() || decoded.data != image->mat.data) {
+            canvas->place(decoded.rows, decoded.cols, *image);
+            decoded.copyTo(image->mat);
+        }
+        *out = image.release();
     });
 }
 

@@ -17,6 +17,12 @@ struct fk_image {
     // never written stay the kernel's shared zero page and cost no memory.
     void *mapping = nullptr;
     size_t mapping_length = 0;
+    // Set when the image was decoded into a canvas (fk_image_decode_padded):
+    // mat is the interior of `padded`, whose border (pad_y rows above and
+    // below, pad_x columns left and right) is zero; `keep` holds the memory.
+    cv::Mat padded;
+    int32_t pad_y = 0, pad_x = 0;
+    std::shared_ptr<void> keep;
     fk_image() = default;
     fk_image(const fk_image &) = delete;
     fk_image &operator=(const fk_image &) = delete;

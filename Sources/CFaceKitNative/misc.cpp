@@ -45,6 +45,14 @@ void fk_set_mmap_threshold(size_t bytes) {
 #endif
 }
 
+void fk_set_trim_threshold(size_t bytes) {
+#if defined(__GLIBC__)
+    mallopt(M_TRIM_THRESHOLD, static_cast<int>(bytes));
+#else
+    (void)bytes;
+#endif
+}
+
 fk_status fk_sha256_file(const char *path, char hex[65], fk_error *error) {
     return fk::guarded(error, FK_ERR_IO, [&] {
         std::unique_ptr<FILE, int (*)(FILE *)> f(std::fopen(path, "rb"), &std::fclose);

@@ -153,11 +153,11 @@ struct FolderSync {
         return report
     }
 
-    /// Embeds one batch in parallel and commits it in one transaction.
+    /// Hashes and embeds one batch in parallel, then commits it in one
+    /// transaction.
     private func process(_ batch: [(file: DiskFile, sha256: String?)]) throws -> (faces: Int, failures: [FolderIndex.Failure]) {
-        let hashes = try batch.map { try $0.sha256 ?? hash($0.file.path) }
-        let sources = batch.map { ImageSource.path(url(of: $0.file.path).path) }
-        let results = engine.embedAll(sources, models: [model], options: detection)
+        let (hashed, results) = embedAndHash(batch)
+        let hashes = try hashed.map { try $0.get() }
         var failures: [FolderIndex.Failure] = []
         var updates: [LedgerUpdate] = []
         var faces = 0
@@ -186,5 +186,43 @@ struct FolderSync {
         }
         try store.commit(updates, signature: signature)
         return (faces, failures)
+    }
+
+    /// Each lane hashes a file and embeds it: hashing the whole batch first
+    /// ran on one core while the other waited. Files go largest first, so
+    /// the batch does not end on one lane finishing a large photo alone
+    /// while the other idles until the commit.
+    private func embedAndHash(_ batch: [(file: DiskFile, sha256: String?)])
+        -> (hashes: [Result<String, Error>], embeddings: [Result<ImageEmbeddings, FaceKitError>])
+    {
+        let order = batch.indices.sorted { (batch[$0].file.size, $1) > (batch[$1].file.size, $0) }
+        let hashes = Locked([Result<String, Error>?](repeating: nil, count: batch.count))
+        let results = Locked([Result<ImageEmbeddings, FaceKitError>?](repeating: nil, count: batch.count))
+        let next = Locked(0)
+        let model = self.model, detection = self.detection, engine = self.engine
+        let lanes = min(engine.workers, batch.count)
+        DispatchQueue.concurrentPerform(iterations: max(lanes, 1)) { _ in
+            while true {
+                let taken: Int = next.withLock { value in
+                    defer { value += 1 }
+                    return value
+                }
+                guard taken < order.count else { return }
+                let i = order[taken]
+                let file = batch[i].file
+                let hash = Result<String, Error> { try batch[i].sha256 ?? self.hash(file.path) }
+                hashes.withLock { $0[i] = hash }
+                let outcome: Result<ImageEmbeddings, FaceKitError>
+                do {
+                    outcome = .success(try engine.embed(.path(url(of: file.path).path), models: [model], options: detection))
+                } catch let error as FaceKitError {
+                    outcome = .failure(error)
+                } catch {
+                    outcome = .failure(.inferenceFailed(String(describing: error)))
+                }
+                results.withLock { $0[i] = outcome }
+            }
+        }
+        return (hashes.withLock { $0.map { $0! } }, results.withLock { $0.map { $0! } })
     }
 }

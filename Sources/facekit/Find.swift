@@ -34,7 +34,7 @@ struct Find: ParsableCommand {
     func run() throws {
         try Failure.run {
             let metric = try match.distanceMetric()
-            let index = try FolderIndex(folder: db, engine: detection.engine(), model: model, detection: try detection.options())
+            let index = try FolderIndex(folder: db, engine: detection.engine(bulk: true), model: model, detection: try detection.options())
             let progress = ProgressPrinter(label: "indexing")
             let report = try index.refresh { p in
                 progress.update(done: p.done, total: p.total, elapsed: p.elapsed, failures: p.failures)

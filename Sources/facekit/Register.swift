@@ -57,7 +57,7 @@ struct Register: ParsableCommand {
 
     func run() throws {
         try Failure.run {
-            let database = try FaceDatabase(store: try storeFlags.open(), engine: detection.engine(), model: model,
+            let database = try FaceDatabase(store: try storeFlags.open(), engine: detection.engine(bulk: from != nil), model: model,
                                             detection: try detection.options())
             if let from {
                 let progress = ProgressPrinter(label: "enrolling")

@@ -22,7 +22,7 @@ struct Reindex: ParsableCommand {
 
     func run() throws {
         try Failure.run {
-            let database = try FaceDatabase(store: try storeFlags.open(), engine: detection.engine(), model: model,
+            let database = try FaceDatabase(store: try storeFlags.open(), engine: detection.engine(bulk: true), model: model,
                                             detection: try detection.options())
             let progress = ProgressPrinter(label: "reindexing")
             let report = try database.reindex { p in

@@ -35,13 +35,19 @@ struct DetectionFlags: ParsableArguments {
     /// `images`: how many images the command works on, when it knows. Up to
     /// two run on one lane whose networks use every core; more run one lane
     /// per core, each network on one thread (FACEKIT_WORKERS decides when set).
-    func engine(weights: [String: String] = [:], images: Int? = nil) -> FaceEngine {
+    /// `bulk`: the command streams a folder of images (find, register --from,
+    /// reindex); once its models are loaded, image buffers stay in the heap
+    /// for the next image (ProcessMemory.keepImageBuffers) and each lane
+    /// decodes into its own reusable canvas.
+    func engine(weights: [String: String] = [:], images: Int? = nil, bulk: Bool = false) -> FaceEngine {
         let env = ProcessInfo.processInfo.environment["FACEKIT_MAX_PIXELS"].flatMap(Int.init)
         let loader = ImageLoader(maxPixels: maxPixels ?? env ?? ImageLoader.defaultMaxPixels)
+        var loaded: @Sendable () -> Void = {}
+        if bulk { loaded = { ProcessMemory.keepImageBuffers() } }
         if let images, images <= 2, ProcessInfo.processInfo.environment["FACEKIT_WORKERS"] == nil {
-            return FaceEngine(loader: loader, workers: 1, weights: weights)
+            return FaceEngine(loader: loader, workers: 1, weights: weights, decodeCanvases: bulk, modelsLoaded: loaded)
         }
-        return FaceEngine(loader: loader, weights: weights)
+        return FaceEngine(loader: loader, weights: weights, decodeCanvases: bulk, modelsLoaded: loaded)
     }
 }
 

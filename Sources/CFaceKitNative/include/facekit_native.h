@@ -49,6 +49,19 @@ fk_status fk_image_probe(const uint8_t *data, size_t length, int32_t *width, int
 // max_pixels > 0 refuses images above that many pixels with FK_ERR_TOO_LARGE.
 fk_status fk_image_decode(const uint8_t *data, size_t length, int64_t max_pixels,
                           fk_image **out, fk_error *error);
+// A reusable buffer for decoding into: deepface pads every image by half its
+// height above and below and half its width left and right (int(0.5 * h),
+// int(0.5 * w)) before detecting. Decoded into a canvas, the image already
+// sits inside that zero border, and fk_image_pad_zero with those borders
+// returns the canvas without copying. The canvas reuses its memory for the
+// next image once the last image decoded into it is freed (until then it
+// takes fresh memory). Not thread-safe: one canvas per thread at a time.
+typedef struct fk_canvas fk_canvas;
+fk_canvas *fk_canvas_new(void);
+void fk_canvas_free(fk_canvas *canvas);
+// fk_image_decode into canvas (same checks, same pixels).
+fk_status fk_image_decode_padded(const uint8_t *data, size_t length, int64_t max_pixels, fk_canvas *canvas,
+                                 fk_image **out, fk_error *error);
 // Wraps a copy of packed BGR pixels (row stride = 3 * width).
 fk_status fk_image_from_bgr(const uint8_t *bgr, int32_t width, int32_t height,
                             fk_image **out, fk_error *error);
@@ -115,12 +128,16 @@ fk_status fk_detector_find_eyes(fk_detector *detector, const fk_image *image, in
 // already padded (align on) or not (align off): crop (x, y, w, h); when align
 // is non-zero and both eyes are given, take the face region with a 50% margin,
 // rotate it about its centre so the eyes are level (cubic, black border),
-// project the box and crop it. Returns a BGR uint8 face.
+// project the box and crop it. Returns a BGR uint8 face. align = 2: the
+// rotation through warpAffine over the whole margin width, which the default
+// (1) must match pixel for pixel; for tests.
 fk_status fk_align_deepface(const fk_image *image, int32_t x, int32_t y, int32_t w, int32_t h,
                             int32_t align, int32_t have_eyes, float left_eye_x, float left_eye_y,
                             float right_eye_x, float right_eye_y, fk_image **out, fk_error *error);
 // Adds a black border, as cv::copyMakeBorder with zeros does, without
 // spending memory on the border (it stays unwritten in an anonymous mapping).
+// An image decoded into a canvas with these borders returns its canvas,
+// sharing the pixels (the images are never written to).
 fk_status fk_image_pad_zero(const fk_image *image, int32_t top, int32_t bottom, int32_t left,
                             int32_t right, fk_image **out, fk_error *error);
 // Five-point similarity alignment to the ArcFace/SFace 112x112 template,
@@ -131,6 +148,8 @@ fk_status fk_align_landmarks(const fk_image *image, const float points[10], int3
 // ratio, pad with black to the target, as float32 BGR in [0, 1], HWC order.
 // out must hold target_w * target_h * 3 floats. from_bytes: resize the 8-bit
 // pixels and divide by 255 after (deepface's represent with detector skip).
+// from_bytes = 2: the plain float64 path converting the whole crop, which
+// the default path (0) must match bit for bit; for tests.
 fk_status fk_preprocess_fit(const fk_image *face, int32_t target_w, int32_t target_h, int32_t from_bytes, float *out,
                             fk_error *error);
 
@@ -338,6 +357,9 @@ void fk_set_num_threads(int32_t threads);
 // system when freed; smaller ones come from the heap, which keeps freed space
 // for reuse. No-op off glibc.
 void fk_set_mmap_threshold(size_t bytes);
+// glibc's M_TRIM_THRESHOLD: free memory at the top of a heap beyond this
+// much goes back to the system.
+void fk_set_trim_threshold(size_t bytes);
 // SHA-256 of a file, as 64 lowercase hex characters plus a NUL.
 fk_status fk_sha256_file(const char *path, char hex[65], fk_error *error);
 // Version strings of the linked native libraries.

@@ -60,9 +60,20 @@ public struct ExtractedFace: Sendable {
 extension Image {
     /// deepface's extract_face crop (see fk_align_deepface).
     func deepfaceCrop(x: Int, y: Int, w: Int, h: Int, align: Bool, leftEye: Point?, rightEye: Point?) throws -> Image {
+        try deepfaceCrop(x: x, y: y, w: w, h: h, mode: align ? 1 : 0, leftEye: leftEye, rightEye: rightEye)
+    }
+
+    /// `deepfaceCrop` with the rotation run by warpAffine over the whole
+    /// margin width, as before only the box's columns were computed; the
+    /// tests compare the two.
+    func deepfaceCropRotatingWholeWidth(x: Int, y: Int, w: Int, h: Int, leftEye: Point, rightEye: Point) throws -> Image {
+        try deepfaceCrop(x: x, y: y, w: w, h: h, mode: 2, leftEye: leftEye, rightEye: rightEye)
+    }
+
+    private func deepfaceCrop(x: Int, y: Int, w: Int, h: Int, mode: Int32, leftEye: Point?, rightEye: Point?) throws -> Image {
         let haveEyes = leftEye != nil && rightEye != nil
         return Image(handle: try Native.make { out, err in
-            fk_align_deepface(handle, Int32(x), Int32(y), Int32(w), Int32(h), align ? 1 : 0, haveEyes ? 1 : 0,
+            fk_align_deepface(handle, Int32(x), Int32(y), Int32(w), Int32(h), mode, haveEyes ? 1 : 0,
                               Float(leftEye?.x ?? 0), Float(leftEye?.y ?? 0), Float(rightEye?.x ?? 0), Float(rightEye?.y ?? 0),
                               out, err)
         })
@@ -83,9 +94,20 @@ extension Image {
     /// fromBytes: deepface's represent with detector "skip", which resizes
     /// the decoded bytes (everything else resizes [0, 1] floats).
     func fitted(width: Int, height: Int, fromBytes: Bool = false) throws -> [Float] {
+        try fitted(width: width, height: height, mode: fromBytes ? 1 : 0)
+    }
+
+    /// `fitted` converting the whole crop to float64 first, as deepface
+    /// does; `fitted` converts only the rows the resize reads and must give
+    /// the same floats (the tests compare the two).
+    func fittedConvertingWholeCrop(width: Int, height: Int) throws -> [Float] {
+        try fitted(width: width, height: height, mode: 2)
+    }
+
+    private func fitted(width: Int, height: Int, mode: Int32) throws -> [Float] {
         var out = [Float](repeating: 0, count: width * height * 3)
         try Native.check { err in
-            out.withUnsafeMutableBufferPointer { fk_preprocess_fit(handle, Int32(width), Int32(height), fromBytes ? 1 : 0, $0.baseAddress, err) }
+            out.withUnsafeMutableBufferPointer { fk_preprocess_fit(handle, Int32(width), Int32(height), mode, $0.baseAddress, err) }
         }
         return out
     }

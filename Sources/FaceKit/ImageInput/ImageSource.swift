@@ -50,7 +50,17 @@ public struct ImageLoader: Sendable {
         return try decode(bytes, name: source.name)
     }
 
+    /// Decodes into `canvas`, inside deepface's padding for detection (see
+    /// DecodeCanvas); same pixels, same checks and errors as `load`.
+    func load(_ source: ImageSource, into canvas: DecodeCanvas) throws -> Image {
+        try decode(try encodedBytes(source), name: source.name, canvas: canvas)
+    }
+
     public func decode(_ bytes: Data, name: String) throws -> Image {
+        try decode(bytes, name: name, canvas: nil)
+    }
+
+    func decode(_ bytes: Data, name: String, canvas: DecodeCanvas?) throws -> Image {
         guard !bytes.isEmpty else { throw FaceKitError.imageUnreadable(source: name, reason: "the file is empty (0 bytes)") }
         var width: Int32 = 0, height: Int32 = 0
         var format = [CChar](repeating: 0, count: 16)
@@ -68,7 +78,9 @@ public struct ImageLoader: Sendable {
         do {
             let handle = try bytes.withUnsafeBytes { raw in
                 try Native.make { out, err in
-                    fk_image_decode(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, Int64(maxPixels), out, err)
+                    let data = raw.bindMemory(to: UInt8.self).baseAddress
+                    if let canvas { return fk_image_decode_padded(data, raw.count, Int64(maxPixels), canvas.handle, out, err) }
+                    return fk_image_decode(data, raw.count, Int64(maxPixels), out, err)
                 }
             }
             return Image(handle: handle)
