@@ -17,6 +17,8 @@ final class GraphEngineTests: XCTestCase {
         }
         var layers: [Layer] = []
         let input: [Int32]  // NCHW
+        /// Convolution kernels handed over in Keras' layout (kh, kw, in, out).
+        var kerasKernels = false
         private var state: UInt64
 
         init(input: [Int32], seed: UInt64 = 42) {
@@ -74,7 +76,10 @@ final class GraphEngineTests: XCTestCase {
                     copies.append((d, s))
                 }
                 defer { for (d, s) in copies { d.deallocate(); s.deallocate() } }
-                let blobs = copies.map { fk_blob(data: $0.0.baseAddress, shape: $0.1.baseAddress, dims: Int32($0.1.count), from_keras: 0) }
+                let blobs = copies.enumerated().map { i, copy in
+                    let keras: Int32 = kerasKernels && layer.type == "Convolution" && i == 0 ? 1 : 0
+                    return fk_blob(data: copy.0.baseAddress, shape: copy.1.baseAddress, dims: Int32(copy.1.count), from_keras: keras)
+                }
                 try Native.check { err in
                     fk_graph_add(graph, layer.name, layer.type, layer.params, layer.inputs, Int32(layer.inputs.count), blobs,
                                  Int32(blobs.count), nil, 0, &id, err)
@@ -172,6 +177,27 @@ final class GraphEngineTests: XCTestCase {
         let none = Fixtures.temporaryDirectory.appendingPathComponent("none.fkplan").path
         _ = try g.run(engine: "opencv", outputs: [soft], samples: 1, plan: none)
         XCTAssertFalse(FileManager.default.fileExists(atPath: none))
+    }
+
+    /// 3x3 stride-1 convolutions of 100 M multiply-adds and more run on
+    /// oneDNN's Winograd kernels (4x3 tiles at 28 x 28, 2x3 at 14 x 14),
+    /// fused with a folded batch norm and ReLU; their weights reach the
+    /// Winograd layout from OpenCV's layout and from Keras' (through a plain
+    /// copy), and through a saved plan.
+    func testWinogradConvolutionsMatchOpenCV() throws {
+        for keras in [false, true] {
+            let g = Spec(input: [1, 128, 28, 28])
+            g.kerasKernels = keras
+            var x = g.add("ReLU", "", [g.conv(0, cin: 128, out: 128, k: 3, pad: 1)])
+            x = g.add("ReLU", "", [g.batchNorm(g.conv(x, cin: 128, out: 128, k: 3, pad: 1), 128)])
+            let pooled = g.add("Pooling", "pool=MAX;kernel_h=2;kernel_w=2;stride_h=2;stride_w=2", [x])
+            let wide = g.conv(pooled, cin: 128, out: 512, k: 3, pad: 1)
+            let out = g.add("Pooling", "pool=MAX;kernel_h=2;kernel_w=2;stride_h=2;stride_w=2", [wide])
+            try g.check(outputs: [out])
+            let plan = Fixtures.temporaryDirectory.appendingPathComponent("winograd-\(keras).fkplan").path
+            let built = try g.run(engine: "onednn", outputs: [out], samples: 1, plan: plan)
+            XCTAssertEqual(try g.runPlan(plan, samples: 1).out, built.out)
+        }
     }
 
     /// YuNet's feature pyramid: a coarse map upsampled (nearest, by 2 and by
