@@ -80,8 +80,9 @@ let package = Package(
             ],
             path: "Sources/FaceKitServer"
         ),
-        // libpq, for the PostgreSQL store (Debian's libpq-dev).
-        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // libpq's declarations, for the PostgreSQL store (Debian's libpq-dev);
+        // the library itself is opened on first use (see its shim.h).
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", providers: [.apt(["libpq-dev"])]),
         // Face databases (find, register, search) live apart from the core
         // library, so that FaceKit itself needs no SQLite or libpq.
         .target(

@@ -45,9 +45,9 @@ struct DetectionFlags: ParsableArguments {
         var loaded: @Sendable () -> Void = {}
         if bulk { loaded = { ProcessMemory.keepImageBuffers() } }
         if let images, images <= 2, ProcessInfo.processInfo.environment["FACEKIT_WORKERS"] == nil {
-            return FaceEngine(loader: loader, workers: 1, weights: weights, decodeCanvases: bulk, modelsLoaded: loaded)
+            return FaceEngine(loader: loader, workers: 1, weights: weights, keepDecodeCanvases: bulk, modelsLoaded: loaded)
         }
-        return FaceEngine(loader: loader, weights: weights, decodeCanvases: bulk, modelsLoaded: loaded)
+        return FaceEngine(loader: loader, weights: weights, keepDecodeCanvases: bulk, modelsLoaded: loaded)
     }
 }
 

@@ -23,12 +23,13 @@ final class DecodeCanvas: @unchecked Sendable {
 
 /// Canvases for the engine's lanes. Never blocks: a caller finding the shelf
 /// empty (more images in flight than lanes, e.g. server requests) gets a new
-/// canvas, and at most `capacity` are kept for reuse.
+/// canvas, and at most `capacity` are kept for reuse (0: none, each image
+/// gets a fresh one).
 final class CanvasShelf: Sendable {
     private let idle = Locked<[DecodeCanvas]>([])
     private let capacity: Int
 
-    init(capacity: Int) { self.capacity = max(1, capacity) }
+    init(capacity: Int) { self.capacity = max(0, capacity) }
 
     func with<R>(_ body: (DecodeCanvas) throws -> R) throws -> R {
         let canvas = try idle.withLock { $0.popLast() } ?? DecodeCanvas()

@@ -32,14 +32,11 @@ public final class FaceEngine: Sendable {
     /// FACEKIT_PROFILE=1 prints per-image stage timings to stderr.
     let profile = ProcessInfo.processInfo.environment["FACEKIT_PROFILE"] == "1"
 
-    /// Where `embed` decodes, one canvas per lane (see DecodeCanvas), when
-    /// `decodeCanvases` is on.
+    /// Where `embed` decodes an image it will pad (see DecodeCanvas): inside
+    /// deepface's border from the start, so the padding copies nothing and
+    /// no separate decoded copy is held (a cold pair: a few MB less at the
+    /// peak).
     private let canvases: CanvasShelf
-    /// Decode into reusable padded canvases: for streaming folders, where it
-    /// saves a copy and the page faults of every image. Off for a handful of
-    /// images, where a canvas kept per lane costs more memory than it saves
-    /// time (one base image against 20: 217 MB instead of 200, for 0.03 s).
-    let decodeCanvases: Bool
     private let detectors = Locked<[DetectorBackend: Pool<FaceDetector>]>([:])
     private let recognizers = Locked<[String: any FaceRecognizer]>([:])
     /// Weight files given by path for a model (`--weights`), used as they
@@ -56,17 +53,20 @@ public final class FaceEngine: Sendable {
     public init(store: ModelStore = ModelStore(), loader: ImageLoader = ImageLoader(),
                 workers: Int = ProcessInfo.processInfo.environment["FACEKIT_WORKERS"].flatMap(Int.init)
                     ?? ProcessInfo.processInfo.activeProcessorCount,
-                weights: [String: String] = [:], decodeCanvases: Bool = false,
+                weights: [String: String] = [:], keepDecodeCanvases: Bool = false,
                 modelsLoaded: @escaping @Sendable () -> Void = {}) {
         self.modelsLoaded = modelsLoaded
-        self.decodeCanvases = decodeCanvases
         self.store = store
         self.loader = loader
         self.weights = weights
         self.graphCache = GraphCache(store: store)
         self.plans = PlanCache(store: store)
         self.workers = max(1, workers)
-        self.canvases = CanvasShelf(capacity: self.workers)
+        // Kept, one per lane, for streaming folders: the next image reuses the
+        // pages instead of faulting in fresh ones. Not kept for a handful of
+        // images, where a kept canvas grows to the union of every image's
+        // pixels (one base image against 20: 217 MB instead of 200).
+        self.canvases = CanvasShelf(capacity: keepDecodeCanvases ? self.workers : 0)
         // Parallelism comes from running images side by side; OpenCV's own
         // threads (image resizing, rotation, the OpenCV-run detectors) would
         // only fight over the same cores.
@@ -124,58 +124,30 @@ public final class FaceEngine: Sendable {
             fetchCommand: "facekit models import ~/.deepface/weights (deepface's download folder), or facekit models pull \(info.name) (from \(file.official?.url ?? "deepface's releases"))")
     }
 
-    /// Loads a detector and models now, so that errors and load time come first.
+    /// Loads a detector and models now, so that errors and load time come
+    /// first. The networks load side by side on two threads: from saved
+    /// plans each load is short and lean (a cold pair of images: ~20 ms less).
     public func prepare(detector: DetectorBackend, models: [String]) throws {
-        if detector != .skip { _ = try detectorPool(detector) }
-        if !detector.givesEyes && detector != .skip { _ = try detectorPool(.opencv) }
-        for name in models { _ = try recognizer(try RecognitionModels.named(name)) }
-        modelsLoaded()
-    }
-
-    /// prepare, with `sources` decoded side by side with the loading, on
-    /// two threads: the loads are short and lean when saved plans map the
-    /// networks, so the first images decode on the second core instead of
-    /// after them (a cold pair: ~40 ms less, a few MB more at the peak). A
-    /// load error is thrown; a decoding error is that image's result.
-    public func prepareDecoding(_ sources: [ImageSource], detector: DetectorBackend, models: [String]) throws
-        -> [Result<Image, FaceKitError>]
-    {
         let infos = try models.map { try RecognitionModels.named($0) }
         var work: [@Sendable () throws -> Void] = []
         if detector != .skip { work.append { _ = try self.detectorPool(detector) } }
         if !detector.givesEyes && detector != .skip { work.append { _ = try self.detectorPool(.opencv) } }
         for info in infos { work.append { _ = try self.recognizer(info) } }
         let loads = work
-        let jobs = loads.count + sources.count
-        let loadError = Locked<Error?>(nil)
-        let images = Locked([Result<Image, FaceKitError>?](repeating: nil, count: sources.count))
+        let failure = Locked<Error?>(nil)
         let next = Locked(0)
-        DispatchQueue.concurrentPerform(iterations: min(2, max(1, jobs))) { _ in
+        DispatchQueue.concurrentPerform(iterations: min(2, max(1, loads.count))) { _ in
             while true {
                 let job: Int = next.withLock { value in
                     defer { value += 1 }
                     return value
                 }
-                guard job < jobs else { return }
-                if job < loads.count {
-                    do { try loads[job]() } catch { loadError.withLock { if $0 == nil { $0 = error } } }
-                    continue
-                }
-                let i = job - loads.count
-                let outcome: Result<Image, FaceKitError>
-                do {
-                    outcome = .success(try loadImage(sources[i]))
-                } catch let error as FaceKitError {
-                    outcome = .failure(error)
-                } catch {
-                    outcome = .failure(.imageUnreadable(source: sources[i].name, reason: String(describing: error)))
-                }
-                images.withLock { $0[i] = outcome }
+                guard job < loads.count else { return }
+                do { try loads[job]() } catch { failure.withLock { if $0 == nil { $0 = error } } }
             }
         }
-        if let error = loadError.withLock({ $0 }) { throw error }
+        if let error = failure.withLock({ $0 }) { throw error }
         modelsLoaded()
-        return images.withLock { $0.map { $0! } }
     }
 
     // MARK: detection
@@ -211,21 +183,18 @@ public final class FaceEngine: Sendable {
     }
 
     /// Detects the faces of one image once and embeds each with every model given.
-    /// `decoded`: the source's image when it is already decoded.
     public func embed(_ source: ImageSource, models: [RecognitionModelInfo], options: DetectionOptions,
-                      fitFromBytes: Bool = false, decoded: Image? = nil) throws -> ImageEmbeddings {
-        if let decoded {
-            return try embed(source, loaded: { _ in decoded }, models: models, options: options, fitFromBytes: fitFromBytes)
-        }
+                      fitFromBytes: Bool = false) throws -> ImageEmbeddings {
+        try embed(source, loaded: { try decodeForEmbedding($0, options: options) }, models: models, options: options,
+                  fitFromBytes: fitFromBytes)
+    }
+
+    /// The image as embed decodes it: into a canvas when detection will pad it.
+    private func decodeForEmbedding(_ source: ImageSource, options: DetectionOptions) throws -> Image {
         // Detection with alignment pads the image first (deepface's border):
         // decoded into a canvas, it already sits inside that border.
-        guard decodeCanvases, options.detector != .skip && options.align else {
-            return try embed(source, loaded: loadImage, models: models, options: options, fitFromBytes: fitFromBytes)
-        }
-        return try canvases.with { canvas in
-            try embed(source, loaded: { try loader.load($0, into: canvas) }, models: models, options: options,
-                      fitFromBytes: fitFromBytes)
-        }
+        guard options.detector != .skip && options.align else { return try loadImage(source) }
+        return try canvases.with { try loader.load(source, into: $0) }
     }
 
     private func embed(_ source: ImageSource, loaded load: (ImageSource) throws -> Image,
@@ -259,9 +228,7 @@ public final class FaceEngine: Sendable {
 
     /// Embeds many images in parallel, each once for all models; a failure
     /// of one image (no face, unreadable) is its own result, not the batch's.
-    /// `decoded[i]`: source i's decoding, when it has been done already.
-    public func embedAll(_ sources: [ImageSource], models: [RecognitionModelInfo], options: DetectionOptions,
-                         decoded: [Result<Image, FaceKitError>] = [])
+    public func embedAll(_ sources: [ImageSource], models: [RecognitionModelInfo], options: DetectionOptions)
         -> [Result<ImageEmbeddings, FaceKitError>]
     {
         let results = Locked([Result<ImageEmbeddings, FaceKitError>?](repeating: nil, count: sources.count))
@@ -279,8 +246,7 @@ public final class FaceEngine: Sendable {
                 guard index < sources.count else { return }
                 let outcome: Result<ImageEmbeddings, FaceKitError>
                 do {
-                    let image = index < decoded.count ? try decoded[index].get() : nil
-                    outcome = .success(try embed(sources[index], models: models, options: options, decoded: image))
+                    outcome = .success(try embed(sources[index], models: models, options: options))
                 } catch let error as FaceKitError {
                     outcome = .failure(error)
                 } catch {
@@ -350,10 +316,9 @@ public final class FaceEngine: Sendable {
         let infos = try models.map { try RecognitionModels.named($0) }
         let thresholds = try infos.map { try options.threshold ?? Thresholds.threshold(model: $0.name, metric: options.metric) }
         let sources = [base] + others
-        let decoded = try prepareDecoding(Array(sources.prefix(1)), detector: options.detection.detector,
-                                          models: infos.map(\.name))
+        try prepare(detector: options.detection.detector, models: infos.map(\.name))
         let start = Date()
-        let all = embedAll(sources, models: infos, options: options.detection, decoded: decoded)
+        let all = embedAll(sources, models: infos, options: options.detection)
         let baseFaces: ImageEmbeddings
         switch all[0] {
         case .success(let e): baseFaces = e

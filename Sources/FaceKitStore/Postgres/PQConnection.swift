@@ -2,59 +2,78 @@ import CLibPQ
 import FaceKit
 import Foundation
 
+/// libpq, opened on first use (shim.h says why it is not linked). Debian's
+/// libpq5 package; a missing library is the store's error, not a crash.
+enum LibPQ {
+    static let api: Result<fk_pq, FaceKitError> = {
+        let names = ["libpq.so.5", "libpq.so", "libpq.5.dylib", "libpq.dylib"]
+        guard let handle = names.lazy.compactMap({ dlopen($0, RTLD_NOW | RTLD_LOCAL) }).first else {
+            let reason = dlerror().map { String(cString: $0) } ?? "not found"
+            return .failure(.store("cannot load libpq, PostgreSQL's client library (Debian: apt-get install libpq5): \(reason)"))
+        }
+        var missing: UnsafePointer<CChar>?
+        let api = fk_pq_bind(handle, &missing)
+        if let missing { return .failure(.store("libpq lacks \(String(cString: missing)): too old a version")) }
+        return .success(api)
+    }()
+}
+
 /// One libpq connection. Not thread-safe (libpq's rule): the store hands each
 /// one to a single caller at a time through its pool.
 final class PQConnection: @unchecked Sendable {
     private let connection: OpaquePointer
+    private let pq: fk_pq
     /// The URL with any password removed, for messages.
     let location: String
 
     init(url: String, location: String) throws {
         self.location = location
-        guard let connection = PQconnectdb(url) else {
+        let pq = try LibPQ.api.get()
+        self.pq = pq
+        guard let connection = pq.connectdb(url) else {
             throw FaceKitError.store("\(location): libpq could not allocate a connection")
         }
         // Checked before the handle becomes a property: once every property
         // is set, a throwing init runs deinit, which would free it twice.
-        guard PQstatus(connection) == CONNECTION_OK else {
-            let message = Self.message(connection)
-            PQfinish(connection)
+        guard pq.status(connection) == CONNECTION_OK else {
+            let message = Self.message(connection, pq)
+            pq.finish(connection)
             throw FaceKitError.store("cannot connect to \(location): \(message)")
         }
         self.connection = connection
         // Server notices ("relation already exists, skipping") are not errors
         // and must not reach stderr.
-        PQsetNoticeProcessor(connection, { _, _ in }, nil)
+        _ = pq.setNoticeProcessor(connection, { _, _ in }, nil)
     }
 
-    deinit { PQfinish(connection) }
+    deinit { pq.finish(connection) }
 
-    var isHealthy: Bool { PQstatus(connection) == CONNECTION_OK && PQtransactionStatus(connection) == PQTRANS_IDLE }
+    var isHealthy: Bool { pq.status(connection) == CONNECTION_OK && pq.transactionStatus(connection) == PQTRANS_IDLE }
 
-    static func message(_ connection: OpaquePointer) -> String {
-        String(cString: PQerrorMessage(connection)).trimmingCharacters(in: .whitespacesAndNewlines)
+    static func message(_ connection: OpaquePointer, _ pq: fk_pq) -> String {
+        String(cString: pq.errorMessage(connection)).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Runs one statement with text parameters; rows come back as text.
     @discardableResult
     func query(_ sql: String, _ parameters: [String?] = []) throws -> PQRows {
         let result: OpaquePointer? = withCStrings(parameters) { pointers in
-            PQexecParams(connection, sql, Int32(parameters.count), nil, pointers, nil, nil, 0)
+            pq.execParams(connection, sql, Int32(parameters.count), nil, pointers, nil, nil, 0)
         }
-        return try PQRows(checking: result, connection: connection, location: location, sql: sql)
+        return try PQRows(checking: result, connection: connection, pq: pq, location: location, sql: sql)
     }
 
     /// Several statements, no parameters (migrations, SET, BEGIN).
     func execute(_ sql: String) throws {
-        _ = try PQRows(checking: PQexec(connection, sql), connection: connection, location: location, sql: sql)
+        _ = try PQRows(checking: pq.exec(connection, sql), connection: connection, pq: pq, location: location, sql: sql)
     }
 
     /// `COPY ... FROM STDIN (FORMAT binary)` with the rows `writer` encodes.
     func copyIn(_ sql: String, _ writer: (inout PGBinaryCopyWriter) throws -> Void) throws {
-        let start = PQexec(connection, sql)
-        defer { PQclear(start) }
-        guard PQresultStatus(start) == PGRES_COPY_IN else {
-            throw FaceKitError.store("\(location): \(Self.message(connection))")
+        let start = pq.exec(connection, sql)
+        defer { pq.clear(start) }
+        guard pq.resultStatus(start) == PGRES_COPY_IN else {
+            throw FaceKitError.store("\(location): \(Self.message(connection, pq))")
         }
         var copy = PGBinaryCopyWriter()
         var failure: Error?
@@ -70,44 +89,44 @@ final class PQConnection: @unchecked Sendable {
                 // libpq takes an Int32 length; send in bounded pieces.
                 while offset < raw.count {
                     let n = min(1 << 24, raw.count - offset)
-                    let ok = PQputCopyData(connection, raw.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self), Int32(n))
+                    let ok = pq.putCopyData(connection, raw.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self), Int32(n))
                     if ok != 1 { return ok }
                     offset += n
                 }
                 return 1
             }
-            if sent != 1 { failure = FaceKitError.store("\(location): \(Self.message(connection))") }
+            if sent != 1 { failure = FaceKitError.store("\(location): \(Self.message(connection, pq))") }
         }
         // Ending with an error message aborts the COPY server-side, so a
         // failed encoding never commits a partial batch.
-        let ended = failure == nil ? PQputCopyEnd(connection, nil) : PQputCopyEnd(connection, "aborted by FaceKit")
+        let ended = failure == nil ? pq.putCopyEnd(connection, nil) : pq.putCopyEnd(connection, "aborted by FaceKit")
         var serverError: String?
-        while let result = PQgetResult(connection) {
-            if PQresultStatus(result) != PGRES_COMMAND_OK { serverError = String(cString: PQresultErrorMessage(result)) }
-            PQclear(result)
+        while let result = pq.getResult(connection) {
+            if pq.resultStatus(result) != PGRES_COMMAND_OK { serverError = String(cString: pq.resultErrorMessage(result)) }
+            pq.clear(result)
         }
         if let failure { throw failure }
-        if ended != 1 { throw FaceKitError.store("\(location): \(Self.message(connection))") }
+        if ended != 1 { throw FaceKitError.store("\(location): \(Self.message(connection, pq))") }
         if let serverError { throw FaceKitError.store("\(location): \(serverError.trimmingCharacters(in: .whitespacesAndNewlines))") }
     }
 
     /// `COPY (...) TO STDOUT (FORMAT binary)`, handing each row's fields to
     /// `row` without building a result set (1M vectors stream in bounded memory).
     func copyOut(_ sql: String, row: (PGBinaryRow) throws -> Void) throws {
-        let start = PQexec(connection, sql)
-        defer { PQclear(start) }
-        guard PQresultStatus(start) == PGRES_COPY_OUT else {
-            throw FaceKitError.store("\(location): \(Self.message(connection))")
+        let start = pq.exec(connection, sql)
+        defer { pq.clear(start) }
+        guard pq.resultStatus(start) == PGRES_COPY_OUT else {
+            throw FaceKitError.store("\(location): \(Self.message(connection, pq))")
         }
         var headerSeen = false
         var failure: Error?
         while true {
             var buffer: UnsafeMutablePointer<CChar>?
-            let n = PQgetCopyData(connection, &buffer, 0)
+            let n = pq.getCopyData(connection, &buffer, 0)
             if n == -1 { break }
-            if n == -2 { failure = failure ?? FaceKitError.store("\(location): \(Self.message(connection))"); break }
+            if n == -2 { failure = failure ?? FaceKitError.store("\(location): \(Self.message(connection, pq))"); break }
             guard let buffer else { continue }
-            defer { PQfreemem(buffer) }
+            defer { pq.freemem(buffer) }
             guard failure == nil else { continue }
             do {
                 var bytes = UnsafeRawBufferPointer(start: buffer, count: Int(n))
@@ -126,9 +145,9 @@ final class PQConnection: @unchecked Sendable {
             }
         }
         var serverError: String?
-        while let result = PQgetResult(connection) {
-            if PQresultStatus(result) != PGRES_COMMAND_OK { serverError = String(cString: PQresultErrorMessage(result)) }
-            PQclear(result)
+        while let result = pq.getResult(connection) {
+            if pq.resultStatus(result) != PGRES_COMMAND_OK { serverError = String(cString: pq.resultErrorMessage(result)) }
+            pq.clear(result)
         }
         if let failure { throw failure }
         if let serverError { throw FaceKitError.store("\(location): \(serverError.trimmingCharacters(in: .whitespacesAndNewlines))") }
@@ -148,24 +167,24 @@ struct PQRows {
     let rows: [[String?]]
     let affected: Int
 
-    init(checking result: OpaquePointer?, connection: OpaquePointer, location: String, sql: String) throws {
-        guard let result else { throw FaceKitError.store("\(location): \(PQConnection.message(connection))") }
-        defer { PQclear(result) }
-        let status = PQresultStatus(result)
+    init(checking result: OpaquePointer?, connection: OpaquePointer, pq: fk_pq, location: String, sql: String) throws {
+        guard let result else { throw FaceKitError.store("\(location): \(PQConnection.message(connection, pq))") }
+        defer { pq.clear(result) }
+        let status = pq.resultStatus(result)
         guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
-            let message = String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let message = String(cString: pq.resultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines)
             throw FaceKitError.store("\(location): \(message)")
         }
-        let count = Int(PQntuples(result)), fields = Int(PQnfields(result))
+        let count = Int(pq.ntuples(result)), fields = Int(pq.nfields(result))
         var rows: [[String?]] = []
         rows.reserveCapacity(count)
         for r in 0..<count {
             rows.append((0..<fields).map { f in
-                PQgetisnull(result, Int32(r), Int32(f)) == 1 ? nil : String(cString: PQgetvalue(result, Int32(r), Int32(f)))
+                pq.getisnull(result, Int32(r), Int32(f)) == 1 ? nil : String(cString: pq.getvalue(result, Int32(r), Int32(f)))
             })
         }
         self.rows = rows
-        self.affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        self.affected = Int(String(cString: pq.cmdTuples(result))) ?? 0
     }
 
     var first: [String?]? { rows.first }
