@@ -198,30 +198,21 @@ struct FolderSync {
         let order = batch.indices.sorted { (batch[$0].file.size, $1) > (batch[$1].file.size, $0) }
         let hashes = Locked([Result<String, Error>?](repeating: nil, count: batch.count))
         let results = Locked([Result<ImageEmbeddings, FaceKitError>?](repeating: nil, count: batch.count))
-        let next = Locked(0)
         let model = self.model, detection = self.detection, engine = self.engine
-        let lanes = min(engine.workers, batch.count)
-        DispatchQueue.concurrentPerform(iterations: max(lanes, 1)) { _ in
-            while true {
-                let taken: Int = next.withLock { value in
-                    defer { value += 1 }
-                    return value
-                }
-                guard taken < order.count else { return }
-                let i = order[taken]
-                let file = batch[i].file
-                let hash = Result<String, Error> { try batch[i].sha256 ?? self.hash(file.path) }
-                hashes.withLock { $0[i] = hash }
-                let outcome: Result<ImageEmbeddings, FaceKitError>
-                do {
-                    outcome = .success(try engine.embed(.path(url(of: file.path).path), models: [model], options: detection))
-                } catch let error as FaceKitError {
-                    outcome = .failure(error)
-                } catch {
-                    outcome = .failure(.inferenceFailed(String(describing: error)))
-                }
-                results.withLock { $0[i] = outcome }
+        runShared(order.count, lanes: engine.workers) { taken in
+            let i = order[taken]
+            let file = batch[i].file
+            let hash = Result<String, Error> { try batch[i].sha256 ?? self.hash(file.path) }
+            hashes.withLock { $0[i] = hash }
+            let outcome: Result<ImageEmbeddings, FaceKitError>
+            do {
+                outcome = .success(try engine.embed(.path(url(of: file.path).path), models: [model], options: detection))
+            } catch let error as FaceKitError {
+                outcome = .failure(error)
+            } catch {
+                outcome = .failure(.inferenceFailed(String(describing: error)))
             }
+            results.withLock { $0[i] = outcome }
         }
         return (hashes.withLock { $0.map { $0! } }, results.withLock { $0.map { $0! } })
     }

@@ -135,16 +135,8 @@ public final class FaceEngine: Sendable {
         for info in infos { work.append { _ = try self.recognizer(info) } }
         let loads = work
         let failure = Locked<Error?>(nil)
-        let next = Locked(0)
-        DispatchQueue.concurrentPerform(iterations: min(2, max(1, loads.count))) { _ in
-            while true {
-                let job: Int = next.withLock { value in
-                    defer { value += 1 }
-                    return value
-                }
-                guard job < loads.count else { return }
-                do { try loads[job]() } catch { failure.withLock { if $0 == nil { $0 = error } } }
-            }
+        runShared(loads.count, lanes: 2) { job in
+            do { try loads[job]() } catch { failure.withLock { if $0 == nil { $0 = error } } }
         }
         if let error = failure.withLock({ $0 }) { throw error }
         modelsLoaded()
@@ -232,28 +224,20 @@ public final class FaceEngine: Sendable {
         -> [Result<ImageEmbeddings, FaceKitError>]
     {
         let results = Locked([Result<ImageEmbeddings, FaceKitError>?](repeating: nil, count: sources.count))
-        let next = Locked(0)
         // A pair runs on one lane: the second lane would save ~30 ms of a
         // cold verify but hold a second decoded image and its buffers at
         // once (+15 MB peak, measured 157 -> 172 MB).
         let lanes = sources.count <= 2 ? 1 : min(workers, sources.count)
-        DispatchQueue.concurrentPerform(iterations: max(lanes, 1)) { _ in
-            while true {
-                let index: Int = next.withLock { value in
-                    defer { value += 1 }
-                    return value
-                }
-                guard index < sources.count else { return }
-                let outcome: Result<ImageEmbeddings, FaceKitError>
-                do {
-                    outcome = .success(try embed(sources[index], models: models, options: options))
-                } catch let error as FaceKitError {
-                    outcome = .failure(error)
-                } catch {
-                    outcome = .failure(.inferenceFailed(String(describing: error)))
-                }
-                results.withLock { $0[index] = outcome }
+        runShared(sources.count, lanes: lanes) { index in
+            let outcome: Result<ImageEmbeddings, FaceKitError>
+            do {
+                outcome = .success(try embed(sources[index], models: models, options: options))
+            } catch let error as FaceKitError {
+                outcome = .failure(error)
+            } catch {
+                outcome = .failure(.inferenceFailed(String(describing: error)))
             }
+            results.withLock { $0[index] = outcome }
         }
         return results.withLock { $0.map { $0! } }
     }

@@ -14,3 +14,20 @@ public final class Locked<Value>: @unchecked Sendable {
         return try body(&value)
     }
 }
+
+/// Jobs 0..<count on up to `lanes` threads, each thread taking the next job
+/// as it finishes one, so uneven jobs (large and small images, a long load
+/// and a short one) balance themselves. Returns when all are done.
+public func runShared(_ count: Int, lanes: Int, _ job: @Sendable (Int) -> Void) {
+    let next = Locked(0)
+    DispatchQueue.concurrentPerform(iterations: max(1, min(lanes, count))) { _ in
+        while true {
+            let index: Int = next.withLock { value in
+                defer { value += 1 }
+                return value
+            }
+            guard index < count else { return }
+            job(index)
+        }
+    }
+}
