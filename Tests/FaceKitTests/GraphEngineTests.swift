@@ -200,6 +200,21 @@ final class GraphEngineTests: XCTestCase {
         }
     }
 
+    /// VGG's fc6 and fc7: a convolution whose kernel covers its whole input
+    /// (run as an inner product), its ReLU, then a 1x1 convolution reading
+    /// its (1, O, 1, 1) result; also through a saved plan.
+    func testAConvolutionOverItsWholeInputThenOneByOne() throws {
+        let g = Spec(input: [1, 24, 5, 4])
+        var x = g.add("Convolution", "kernel_h=5;kernel_w=4;stride_h=1;stride_w=1;pad_h=0;pad_w=0;num_output=40;bias_term=1;group=1",
+                      [0], blobs: [[40, 24, 5, 4], [40]], range: (-0.3, 0.3))
+        x = g.add("ReLU", "", [x])
+        let out = g.conv(x, cin: 40, out: 12, k: 1)
+        try g.check(outputs: [out, x])
+        let plan = Fixtures.temporaryDirectory.appendingPathComponent("fc.fkplan").path
+        let built = try g.run(engine: "onednn", outputs: [out], samples: 2, plan: plan)
+        XCTAssertEqual(try g.runPlan(plan, samples: 2).out, built.out)
+    }
+
     /// YuNet's feature pyramid: a coarse map upsampled (nearest, by 2 and by
     /// 3 across) and added to a finer one.
     func testNearestUpsamplingIntoAnAdd() throws {
