@@ -43,12 +43,9 @@ public:
             fk_graph *graph = nullptr;
             int32_t nhwc = 0;
             fk_error error{};
-            // paths[1], when given: the graph's saved plan, opened when it is
-            // there and still fits, written otherwise.
+            // paths[1], when given: the graph's saved plan.
             const char *plan = paths.size() > 1 ? paths[1].c_str() : nullptr;
-            bool ok = plan && fk_graph_open_plan(plan, &graph, &nhwc, &error) == FK_OK;
-            if (!ok) ok = fk_graph_from_onnx(paths[0].c_str(), shape, 4, plan, &graph, &nhwc, &error) == FK_OK;
-            if (ok) {
+            if (fk_graph_from_onnx(paths[0].c_str(), shape, 4, plan, &graph, &nhwc, &error) == FK_OK) {
                 graph_.reset(graph);
                 canvas_.assign(size_t(kCanvas) * kCanvas * 3, 0.f);
                 size_t floats = 0;

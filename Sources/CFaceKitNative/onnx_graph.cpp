@@ -795,6 +795,12 @@ extern "C" fk_status fk_graph_from_onnx(const char *path, const int64_t *input_s
         *out = nullptr;
         fk_graph *graph = nullptr;
         fk_error inner{};
+        // A saved plan that opens is the translation, already done. One that
+        // does not (absent, stale, damaged) is written again below.
+        if (plan_out && fk_graph_open_plan(plan_out, &graph, input_is_nhwc, &inner) == FK_OK) {
+            *out = graph;
+            return;
+        }
         if (fk_graph_new(&graph, &inner) != FK_OK) throw fk::Failure(fk_status(inner.code), inner.message);
         std::unique_ptr<fk_graph, void (*)(fk_graph *)> holder(graph, fk_graph_free);
         std::vector<int32_t> input_nchw, outputs;

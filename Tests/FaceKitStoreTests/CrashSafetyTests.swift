@@ -7,8 +7,7 @@ import XCTest
 /// run again: every committed batch is kept, nothing is processed twice,
 /// and the store ends equal to one built in a single clean run. This class
 /// runs on SQLite; PostgresCrashSafetyTests on PostgreSQL.
-class CrashSafetyTests: XCTestCase {
-    var directory: URL!
+class CrashSafetyTests: ScratchFolderTestCase {
     var folder: URL!
     /// 40 images: three batches of at most 16, so a kill after the first
     /// leaves work both done and undone.
@@ -17,14 +16,13 @@ class CrashSafetyTests: XCTestCase {
     }.prefix(40))
 
     override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fk-crash-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try super.setUpWithError()
         folder = try Fixtures.folder(with: Self.images)
     }
 
     override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
         if let folder { try? FileManager.default.removeItem(at: folder) }
+        try super.tearDownWithError()
     }
 
     /// The store under test; `fresh` names a second, independent one.

@@ -4,18 +4,8 @@ import XCTest
 
 /// register, search, delete and identities through the binary, on one
 /// temporary store file; PostgresStoreCommandTests runs them on PostgreSQL.
-class StoreCommandTests: XCTestCase {
-    var directory: URL!
+class StoreCommandTests: ScratchFolderTestCase {
     var store: String { directory.appendingPathComponent("faces.sqlite").path }
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fk-cli-store-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
 
     func run(_ arguments: [String]) throws -> Fixtures.Run {
         try Fixtures.facekit(arguments + ["--store", store])

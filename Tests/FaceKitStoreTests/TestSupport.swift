@@ -65,3 +65,18 @@ enum Fixtures {
         finish(try start(arguments))
     }
 }
+
+/// A test case with its own scratch folder, `directory`: made before each
+/// test, removed after.
+class ScratchFolderTestCase: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fk-\(type(of: self))-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+}

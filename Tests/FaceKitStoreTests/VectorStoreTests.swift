@@ -7,18 +7,7 @@ import XCTest
 /// identities, signature isolation, several handles on one store, and the
 /// ANN index kept in step with the rows. This class runs it on the SQLite
 /// store; PostgresVectorStoreTests runs the same tests on PostgreSQL.
-class VectorStoreTests: XCTestCase {
-    var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fk-store-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
+class VectorStoreTests: ScratchFolderTestCase {
     /// A handle on this test's store; each call is a new handle on the same one.
     func openStore() throws -> any VectorStore {
         try SQLiteVectorStore(path: directory.appendingPathComponent("faces.sqlite").path)
@@ -214,18 +203,7 @@ enum StoreFixtures {
     }
 }
 
-final class SQLiteStoreTests: XCTestCase {
-    var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fk-sqlite-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
+final class SQLiteStoreTests: ScratchFolderTestCase {
     func openStore() throws -> SQLiteVectorStore {
         try SQLiteVectorStore(path: directory.appendingPathComponent("faces.sqlite").path)
     }

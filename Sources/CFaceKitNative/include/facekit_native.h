@@ -215,8 +215,9 @@ typedef struct fk_graph fk_graph;
 // file through fk_net_open instead. Nothing is approximated. FK_ERR_MODEL_LOAD
 // for a corrupt file, FK_ERR_IO when it cannot be read.
 //
-// plan_out (may be NULL): where to save the built graph's plan (see
-// fk_graph_set_plan_output).
+// plan_out (may be NULL): the graph's saved plan (see fk_graph_open_plan),
+// opened instead of translating the file when it still fits, else written
+// there once the graph is built (see fk_graph_set_plan_output).
 fk_status fk_graph_from_onnx(const char *path, const int64_t *input_shape, int32_t rank, const char *plan_out,
                              fk_graph **out, int32_t *input_is_nhwc, fk_error *error);
 

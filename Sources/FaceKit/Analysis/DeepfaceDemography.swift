@@ -10,7 +10,7 @@ struct DeepfaceDemographyPredictor: SingleAttributePredictor {
 
     enum Backend {
         case onnx(OnnxNetwork)
-        case keras(Pool<KerasNetwork>)
+        case keras(KerasNetwork)
     }
 
     static let emotionSide = 48
@@ -38,10 +38,7 @@ struct DeepfaceDemographyPredictor: SingleAttributePredictor {
         case .race: architecture = .deepfaceRace
         case .emotion: architecture = .deepfaceEmotion
         }
-        // The first copy reads the file and saves the plan; the others map it.
-        let nets = Pool(capacity: copies) { try KerasNetwork(architecture: architecture, file: path, workers: 1, plans: plans) }
-        try nets.warmUp()
-        backend = .keras(nets)
+        backend = .keras(try KerasNetwork(architecture: architecture, file: path, workers: copies, plans: plans))
     }
 
     private var outputWidth: Int { model.action == .age ? 101 : model.action.labels.count }
@@ -62,8 +59,8 @@ struct DeepfaceDemographyPredictor: SingleAttributePredictor {
         case .onnx(let network):
             // The rewritten graph is folded for a batch of one.
             flat = try inputs.flatMap { try network.forward($0, outputCount: width) }
-        case .keras(let nets):
-            flat = try nets.with { try $0.predict(batch, count: crops.count)[0] }
+        case .keras(let network):
+            flat = try network.predict(batch, count: crops.count)[0]
         }
         guard flat.count == crops.count * width else {
             throw FaceKitError.inferenceFailed("\(model.name) \(model.action.rawValue) gave \(flat.count) values for \(crops.count) faces")

@@ -10,7 +10,7 @@ import Foundation
 /// network, with nothing shared.
 struct DeepfaceVGGHeadsPredictor: AttributePredictor {
     let models: [AttributeModel]
-    private let nets: Pool<KerasNetwork>
+    private let network: KerasNetwork
     /// How many leading layers the files share (for the profile); nil when
     /// the merged network came from its saved plan.
     let sharedLayers: Int?
@@ -34,11 +34,11 @@ struct DeepfaceVGGHeadsPredictor: AttributePredictor {
             plan = plans.path(sha256: key, inputShape: [1, AnalysisCrop.deepfaceSide, AnalysisCrop.deepfaceSide, 3],
                               tag: architectures.map(\.name).joined(separator: "+"))
         }
-        let shared = Locked<Int?>(nil)
+        var shared: Int?
         let build = { () throws -> KerasModel in
             let loaded = try zip(architectures, paths).map { try KerasModel.load($0, file: $1) }
             let (merged, count) = KerasModel.merged(loaded)
-            shared.withLock { $0 = count }
+            shared = count
             if profile {
                 let total = loaded.map(\.layers.count).reduce(0, +)
                 FileHandle.standardError.write(Data("profile deepface VGG-Face heads (\(models.map(\.action.rawValue).joined(separator: "+"))): \(count) leading layers shared, \(merged.layers.count) layers run instead of \(total)\n".utf8))
@@ -46,16 +46,9 @@ struct DeepfaceVGGHeadsPredictor: AttributePredictor {
             return merged
         }
         let side = AnalysisCrop.deepfaceSide
-        let first = try KerasNetwork(plan: plan, architecture: architectures.map(\.name).joined(separator: "+"), file: paths.joined(separator: ", "),
-                                     inputShape: [side, side, 3], workers: 1, load: build)
-        sharedLayers = shared.withLock { $0 }
-        let handed = Locked<KerasNetwork?>(first)
-        nets = Pool(capacity: copies) {
-            if let network = handed.withLock({ value -> KerasNetwork? in defer { value = nil }; return value }) { return network }
-            return try KerasNetwork(plan: plan, architecture: architectures.map(\.name).joined(separator: "+"),
-                                    file: paths.joined(separator: ", "), inputShape: [side, side, 3], workers: 1, load: build)
-        }
-        try nets.warmUp()
+        network = try KerasNetwork(plan: plan, architecture: architectures.map(\.name).joined(separator: "+"),
+                                   file: paths.joined(separator: ", "), inputShape: [side, side, 3], workers: copies, load: build)
+        sharedLayers = shared
     }
 
     func predict(_ crops: [AnalysisCrop]) throws -> [[AttributeScores]] {
@@ -66,7 +59,7 @@ struct DeepfaceVGGHeadsPredictor: AttributePredictor {
             }
             return input
         }
-        let outputs = try nets.with { try $0.predict(batch, count: crops.count) }
+        let outputs = try network.predict(batch, count: crops.count)
         guard outputs.count == models.count else {
             throw FaceKitError.inferenceFailed("merged VGG-Face network gave \(outputs.count) outputs for \(models.count) models")
         }

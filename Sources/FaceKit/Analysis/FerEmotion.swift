@@ -5,20 +5,13 @@
 /// the face is the shared aligned crop, as every other model sees it.
 struct FerEmotionPredictor: SingleAttributePredictor {
     let model: AttributeModel
-    private let nets: Pool<KerasNetwork>
+    private let network: KerasNetwork
 
     static let side = 64
 
     init(model: AttributeModel, path: String, copies: Int, plans: PlanCache? = nil) throws {
         self.model = model
-        let network = try KerasNetwork(architecture: .ferMiniXception, file: path, workers: 1, plans: plans)
-        // The first copy saved the plan (when plans are on); the others map it.
-        let first = Locked<KerasNetwork?>(network)
-        nets = Pool(capacity: copies) {
-            if let network = first.withLock({ value -> KerasNetwork? in defer { value = nil }; return value }) { return network }
-            return try KerasNetwork(architecture: .ferMiniXception, file: path, workers: 1, plans: plans)
-        }
-        try nets.warmUp()
+        network = try KerasNetwork(architecture: .ferMiniXception, file: path, workers: copies, plans: plans)
     }
 
     func predictOne(_ crops: [AnalysisCrop]) throws -> [AttributeScores] {
@@ -30,7 +23,7 @@ struct FerEmotionPredictor: SingleAttributePredictor {
             for p in 0..<plane { batch[i * plane + p] = (Float(gray[p]) / 255 - 0.5) * 2 }
         }
         let k = AttributeAction.emotionLabels.count
-        let flat = try nets.with { try $0.predict(batch, count: crops.count)[0] }
+        let flat = try network.predict(batch, count: crops.count)[0]
         guard flat.count == crops.count * k else {
             throw FaceKitError.inferenceFailed("fer gave \(flat.count) values for \(crops.count) faces")
         }

@@ -111,21 +111,12 @@ final class OnnxGraph: @unchecked Sendable {
     }
 
     /// `plan`: the graph's saved plan, opened when it is there and still
-    /// fits this build and CPU, else (re)written from the file.
+    /// fits this build and CPU, else (re)written from the file
+    /// (fk_graph_from_onnx).
     init(path: String, inputShape: [Int], plan: String? = nil) throws {
         var out: OpaquePointer?
         var nhwc: Int32 = 0
         var error = fk_error()
-        if let plan, FileManager.default.fileExists(atPath: plan) {
-            if fk_graph_open_plan(plan, &out, &nhwc, &error) == FK_OK, let handle = out {
-                self.handle = handle
-                fileIsNHWC = nhwc != 0
-                return
-            }
-            // Stale or damaged: the rebuild below writes it again.
-            try? FileManager.default.removeItem(atPath: plan)
-            error = fk_error()
-        }
         let shape = inputShape.map(Int64.init)
         let status = shape.withUnsafeBufferPointer {
             fk_graph_from_onnx(path, $0.baseAddress, Int32(shape.count), plan, &out, &nhwc, &error)

@@ -27,7 +27,7 @@ public enum ProcessMemory {
     /// (indexing 64 images: 266k page faults -> 126k, system time 0.67 s ->
     /// 0.24 s); the verify of one image against 20 would hold ~15 MB more.
     public static func keepImageBuffers() {
-        fk_set_mmap_threshold(32 << 20)
+        reuseImageBuffers()
         fk_set_trim_threshold(32 << 20)
     }
 }

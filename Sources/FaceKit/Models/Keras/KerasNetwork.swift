@@ -116,23 +116,9 @@ public final class KerasNetwork: Sendable {
     /// fails here; `workers` bounds how many run at once. The Swift copy of
     /// the weights is released once the last worker's net is built (OpenCV
     /// holds its own), so a model costs its weights once, not twice.
-    public init(model: KerasModel, workers: Int = 1) throws {
-        let capacity = max(1, workers)
-        self.workers = capacity
-        self.model = model.withoutWeights
-        let source = Locked<(model: KerasModel?, remaining: Int)>((model, capacity))
-        graphs = Pool(capacity: capacity) {
-            guard let full = source.withLock({ $0.model }) else {
-                throw FaceKitError.modelLoadFailed(model: model.architecture, reason: "no weights left to build another network")
-            }
-            let graph = try Graph(full)
-            source.withLock { state in
-                state.remaining -= 1
-                if state.remaining == 0 { state.model = nil }
-            }
-            return graph
-        }
-        try graphs.warmUp()
+    public convenience init(model: KerasModel, workers: Int = 1) throws {
+        try self.init(plan: nil, architecture: model.architecture, file: model.file, inputShape: model.inputShape,
+                      workers: workers) { model }
     }
 
     public convenience init(architecture: KerasArchitecture, file: String, workers: Int = 1) throws {
@@ -173,17 +159,23 @@ public final class KerasNetwork: Sendable {
             try graphs.warmUp()
             return
         }
-        if let plan { try? FileManager.default.removeItem(atPath: plan) }
         let full = try load()
         model = full.withoutWeights
-        let source = Locked<KerasModel?>(full)
+        // The Swift copy of the weights goes as soon as no worker can need
+        // it: once the plan is saved (the others map it), or once every
+        // worker's network is built, so a model costs its weights once.
+        let source = Locked<(model: KerasModel?, remaining: Int)>((full, capacity))
         graphs = Pool(capacity: capacity) {
             if let plan, FileManager.default.fileExists(atPath: plan), let graph = Graph(plan: plan) { return graph }
-            guard let model = source.withLock({ $0 }) else {
+            guard let model = source.withLock({ $0.model }) else {
                 throw FaceKitError.modelLoadFailed(model: architecture, reason: "no weights left to build another network")
             }
             let graph = try Graph(model, plan: plan)
-            if let plan, FileManager.default.fileExists(atPath: plan) { source.withLock { $0 = nil } }
+            let saved = plan.map { FileManager.default.fileExists(atPath: $0) } ?? false
+            source.withLock { state in
+                state.remaining -= 1
+                if state.remaining == 0 || saved { state.model = nil }
+            }
             return graph
         }
         try graphs.warmUp()
