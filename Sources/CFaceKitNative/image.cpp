@@ -164,6 +164,12 @@ struct Mapping {
     explicit Mapping(size_t bytes) : length(std::max<size_t>(bytes, 1)) {
         base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (base == MAP_FAILED) throw fk::Failure(FK_ERR_TOO_LARGE, "cannot map memory for the padded image");
+        // Huge pages: the resize before detection reads the whole zero
+        // border, and with 4 KiB pages every page of it took a fault of its
+        // own (the zero page) and every written page another. Indexing the
+        // 64 dataset images: ~240k page faults -> ~49k, 1.31 s -> 1.19 s.
+        // Only a hint; where transparent huge pages are off, nothing changes.
+        madvise(base, length, MADV_HUGEPAGE);
     }
     Mapping(const Mapping &) = delete;
     Mapping &operator=(const Mapping &) = delete;
