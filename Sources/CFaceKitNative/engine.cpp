@@ -80,6 +80,55 @@ void with_threads(int n, Body &&body) {
     omp_set_num_threads(before);
 }
 
+// libgomp's entry point for `#pragma omp parallel` (this target is not built
+// with -fopenmp): runs fn on the team oneDNN's primitives already use.
+extern "C" void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+
+// y = bias + sum over the nonzero x[i] of x[i] * row i of w (k rows of n,
+// inputs outer). Each thread of the team takes a run of the nonzero rows and
+// sums into its own vector (thread 0 into y), added up afterwards: each
+// streams whole rows, four at a time, fetching the next four as it goes
+// (measured on fc6's 411 MB: ~42 GB/s on two threads against ~29 with the
+// outputs split between the threads).
+struct SparseRows {
+    const float *x, *w, *bias;
+    float *y, *partial;  // partial: n floats for each thread after the first
+    const int *nonzero;
+    size_t count, n;
+    int parts;
+};
+
+void sparse_rows_part(void *data) {
+    SparseRows &g = *static_cast<SparseRows *>(data);
+    const size_t parts = static_cast<size_t>(omp_get_num_threads()), t = static_cast<size_t>(omp_get_thread_num());
+    if (t == 0) g.parts = static_cast<int>(parts);
+    const size_t j0 = g.count * t / parts, j1 = g.count * (t + 1) / parts, n = g.n;
+    float *y = t == 0 ? g.y : g.partial + (t - 1) * n;
+    if (t == 0) std::copy_n(g.bias, n, y);
+    else std::fill_n(y, n, 0.f);
+    auto row = [&](size_t j) { return g.w + static_cast<size_t>(g.nonzero[std::min(j, j1 - 1)]) * n; };
+    size_t j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        const float a0 = g.x[g.nonzero[j]], a1 = g.x[g.nonzero[j + 1]], a2 = g.x[g.nonzero[j + 2]], a3 = g.x[g.nonzero[j + 3]];
+        const float *w0 = row(j), *w1 = row(j + 1), *w2 = row(j + 2), *w3 = row(j + 3);
+        const float *p0 = row(j + 4), *p1 = row(j + 5), *p2 = row(j + 6), *p3 = row(j + 7);
+        size_t c0 = 0;
+        for (; c0 + 16 <= n; c0 += 16) {
+            // Non-temporal: each weight is read once a pass.
+            __builtin_prefetch(p0 + c0, 0, 0);
+            __builtin_prefetch(p1 + c0, 0, 0);
+            __builtin_prefetch(p2 + c0, 0, 0);
+            __builtin_prefetch(p3 + c0, 0, 0);
+            for (size_t c = c0; c < c0 + 16; ++c) y[c] += a0 * w0[c] + a1 * w1[c] + a2 * w2[c] + a3 * w3[c];
+        }
+        for (size_t c = c0; c < n; ++c) y[c] += a0 * w0[c] + a1 * w1[c] + a2 * w2[c] + a3 * w3[c];
+    }
+    for (; j < j1; ++j) {
+        const float a = g.x[g.nonzero[j]], *w = row(j);
+        for (size_t c = 0; c < n; ++c) y[c] += a * w[c];
+    }
+}
+
 struct Unsupported : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
@@ -506,6 +555,7 @@ struct Net::Impl {
     };
     std::vector<Val> vals;
     std::vector<int> val_of;  // by layer id
+    std::vector<std::vector<int>> readers;  // by layer id: the live layers reading it
     struct Buf {
         size_t bytes;
         int first = INT_MAX, last = -1;
@@ -518,7 +568,7 @@ struct Net::Impl {
         std::function<void()> fn;
     };
     std::vector<Step> steps;
-    size_t scratch = 0, reorders = 0, activation_bytes = 0, winograd = 0;
+    size_t scratch = 0, reorders = 0, activation_bytes = 0, winograd = 0, sparse = 0;
     std::vector<std::vector<float>> consts;
     struct Weights {
         int step, arg, layer;
@@ -716,6 +766,103 @@ struct Net::Impl {
         produce(o, id, dst);
     }
 
+    // Winograd (oneDNN's jit_wino_4x3 / 2x3, never chosen by
+    // convolution_auto at batch 1) does a 3x3 stride-1 convolution in about
+    // half the time of the direct kernels on avx512_core, at a relative error
+    // of ~2e-6 a layer (VGG-Face 58 -> 27 ms of convolutions on two threads).
+    // It loses where the input has few channels (a first layer on RGB: 3x
+    // slower), and under 100 M multiply-adds the tens of microseconds it
+    // saves go to reordering activations between its blocked layout and the
+    // neighbours' (OpenFace 1.4 -> 2.2 ms). The choice is by shape alone, so
+    // a net's arithmetic does not depend on timings.
+    static bool winograd_shape(const Op &o, int in_channels) {
+        return o.kind == Kind::Conv && o.group == 1 && o.kh == 3 && o.kw == 3 && o.sh == 1 && o.sw == 1 && o.dh == 1 &&
+               o.dw == 1 && in_channels >= 16 && double(total(o.shape)) * in_channels * 9 >= 100e6;
+    }
+    // Whether every reader of layer id's output (after its planned fusions,
+    // and through zero paddings folded into their convolutions) is a
+    // convolution of Winograd's shape.
+    bool feeds_winograd(int id) const {
+        const Op &o = ops[id];
+        const int tail = !o.chain.empty() ? o.chain.back() : o.fold_scale ? o.fold_scale : id;
+        std::function<bool(int)> all_winograd = [&](int layer) {
+            const auto &rs = readers[layer];
+            return !rs.empty() && std::all_of(rs.begin(), rs.end(), [&](int r) {
+                return ops[r].folded_pad ? all_winograd(r) : winograd_shape(ops[r], o.nout);
+            });
+        };
+        return all_winograd(tail);
+    }
+
+    // Whether layer id's output is a ReLU's, seen through max pooling,
+    // reshapes and folded zero padding: often zero, never negative.
+    bool after_relu(int id) const {
+        for (;;) {
+            const Op &o = ops[id];
+            if ((o.kind == Kind::Pool && o.alg == dn::algorithm::pooling_max) || o.kind == Kind::View || o.kind == Kind::Pass ||
+                (o.kind == Kind::Pad && o.value == 0)) {
+                id = o.in[0];
+                continue;
+            }
+            return o.kind == Kind::Act && !o.acts.empty() && o.acts.back().alg == dn::algorithm::eltwise_relu &&
+                   o.acts.back().alpha == 0;
+        }
+    }
+
+    // A large matrix-vector product (batch 1, weights beyond the caches:
+    // VGG-Face's fc6 and fc7) is bound by reading its weights, and after a
+    // ReLU many inputs are zero (VGG-Face's pool5: ~40% with random weights).
+    // Only there: a dense input would gain nothing (ArcFace's 51 MB dense).
+    // Its weights are kept inputs-outer, so the row of each nonzero input is
+    // contiguous and the rows of zero inputs are never read (fc6: 9 -> ~5 ms a
+    // face). Same products as the inner product, summed in another order.
+    // ReLU and linear post-ops are applied here; other chains stay on oneDNN.
+    bool sparse_rows(int id, int in_layer, const std::vector<int> &ishape, const dims_t &wd, tag user_tag) {
+        const Op &o = ops[id];
+        const size_t k = total(ishape) / static_cast<size_t>(ishape[0]), n = static_cast<size_t>(o.nout);
+        if (ishape[0] != 1 || k * n * sizeof(float) < (size_t(32) << 20) || !after_relu(in_layer)) return false;
+        std::vector<Act> acts;
+        for (int c : o.chain) {
+            if (ops[c].kind != Kind::Act) return false;
+            for (const Act &a : ops[c].acts) {
+                if (a.alg != dn::algorithm::eltwise_relu && a.alg != dn::algorithm::eltwise_linear) return false;
+                acts.push_back(a);
+            }
+        }
+        const int s = as_plain(val_of[in_layer]), dst = value(o.shape, plain(o.shape));
+        std::vector<float> bias(n, 0.f), mul;
+        if (o.bias) bias = floats(layers->at(id).params.blobs[1]);
+        if (o.fold_scale) {
+            const Op &sc = ops[o.fold_scale];
+            mul = sc.mul;
+            for (size_t i = 0; i < n; ++i) bias[i] = bias[i] * sc.mul[i] + (sc.add.empty() ? 0.f : sc.add[i]);
+        }
+        // Logical dims (O, C, H, W) or (O, K), physically inputs outer.
+        const md_t want(wd, f32, wd.size() == 4 ? tag::bcda : tag::ba);
+        const int at = static_cast<int>(steps.size());
+        weights.push_back({at, DNNL_ARG_WEIGHTS, id, md_t(wd, f32, user_tag), want, std::move(mul)});
+        std::vector<int> nonzero(k);
+        std::vector<float> partial(n * static_cast<size_t>(std::max(threads - 1, 0)));
+        custom([this, s, dst, at, k, n, bias = std::move(bias), acts, nonzero, partial]() mutable {
+            const float *x = static_cast<const float *>(vals[s].mem.get_data_handle());
+            float *y = static_cast<float *>(vals[dst].mem.get_data_handle());
+            size_t count = 0;
+            for (size_t i = 0; i < k; ++i)
+                if (x[i] != 0.f) nonzero[count++] = static_cast<int>(i);
+            SparseRows job{x, static_cast<const float *>(steps[at].args.at(DNNL_ARG_WEIGHTS).get_data_handle()), bias.data(), y,
+                           partial.data(), nonzero.data(), count, n, 1};
+            GOMP_parallel(sparse_rows_part, &job, static_cast<unsigned>(threads), 0);
+            for (int t = 1; t < job.parts; ++t)
+                for (size_t i = 0; i < n; ++i) y[i] += partial[static_cast<size_t>(t - 1) * n + i];
+            for (const Act &a : acts)
+                for (size_t i = 0; i < n; ++i)
+                    y[i] = a.alg == dn::algorithm::eltwise_relu ? (y[i] > 0 ? y[i] : y[i] * a.alpha) : a.alpha * y[i] + a.beta;
+        }, {s, dst});
+        produce(o, id, dst);
+        ++sparse;
+        return true;
+    }
+
     void build(int id);
     void eltwise(int id, int v, const std::vector<Act> &acts);
     void allocate();
@@ -738,21 +885,16 @@ void Net::Impl::build(int id) {
         const int c = ishape[1], g = o.group;
         dims_t wd = g == 1 ? dims_t{o.nout, c, o.kh, o.kw} : dims_t{g, o.nout / g, c / g, o.kh, o.kw};
         const bool bias = o.bias || o.fold_scale;
+        // A first layer (few input channels) feeding Winograd writes the
+        // blocked layout those kernels read: oneDNN would otherwise pick
+        // channels-last for it and reorder 224 x 224 x 64 floats after it
+        // (VGG-Face: 0.6 + 0.45 ms -> 0.5 ms).
+        const bool first16 = c < 16 && g == 1 && o.nout % 16 == 0 && feeds_winograd(id);
         auto desc = [&](dn::algorithm alg) {
             return dn::convolution_forward::desc(fwd, alg, md_t(to_dims(ishape), f32, tag::any), md_t(wd, f32, tag::any),
-                                                 bias ? md_t({o.nout}, f32, tag::a) : md_t(), md_t(to_dims(o.shape), f32, tag::any),
+                                                 bias ? md_t({o.nout}, f32, tag::a) : md_t(), md_t(to_dims(o.shape), f32, first16 ? tag::aBcd16b : tag::any),
                                                  {o.sh, o.sw}, {o.dh - 1, o.dw - 1}, {pt, pl}, {pb, pr});
         };
-        // Winograd (oneDNN's jit_wino_4x3 / 2x3, never chosen by
-        // convolution_auto at batch 1) does a 3x3 stride-1 convolution in
-        // about half the time of the direct kernels on avx512_core, at a
-        // relative error of ~2e-6 a layer (VGG-Face 58 -> 27 ms of
-        // convolutions on two threads). It loses where the input has few
-        // channels (a first layer on RGB: 3x slower), and under 100 M
-        // multiply-adds the tens of microseconds it saves go to reordering
-        // activations between its blocked layout and the neighbours' (OpenFace
-        // 1.4 -> 2.2 ms). The choice is by shape alone, so a net's arithmetic
-        // does not depend on timings.
         const bool keras = !layers->at(id).channels_last.empty();
         // A convolution whose kernel covers its whole unpadded input (VGG's
         // fc6: 7x7 over 7x7) is a matrix-vector product, bound by reading its
@@ -761,6 +903,7 @@ void Net::Impl::build(int id) {
         // threads). Its (N, O) result is the layer's (N, O, 1, 1), byte for byte.
         if (g == 1 && pt == 0 && pb == 0 && pl == 0 && pr == 0 && o.dh == 1 && o.dw == 1 && o.sh == 1 && o.sw == 1 &&
             o.kh == ishape[2] && o.kw == ishape[3] && o.shape[2] == 1 && o.shape[3] == 1) {
+            if (sparse_rows(id, src, ishape, wd, keras ? tag::ohwi : tag::oihw)) break;
             dn::inner_product_forward::desc ipd(fwd, md_t(to_dims(ishape), f32, tag::any), md_t(wd, f32, tag::any),
                                                 bias ? md_t({o.nout}, f32, tag::a) : md_t(), md_t({ishape[0], o.nout}, f32, tag::ab));
             std::unordered_map<int, dn::memory> args;
@@ -769,9 +912,7 @@ void Net::Impl::build(int id) {
             produce(o, id, view(val_of[id], o.shape, md_t(to_dims(o.shape), f32, tag::nchw)));
             break;
         }
-        const double conv_macs = double(total(o.shape)) * c * 9;
-        const bool wino = g == 1 && o.kh == 3 && o.kw == 3 && o.sh == 1 && o.sw == 1 && o.dh == 1 && o.dw == 1 && c >= 16 &&
-                          conv_macs >= 100e6;
+        const bool wino = winograd_shape(o, c);
         // Only with the whole chain fused: a post-op Winograd refuses
         // (PReLU) would run as a step on its blocked layout, where oneDNN
         // has only reference kernels (ArcFace 19 -> 40 ms).
@@ -796,6 +937,7 @@ void Net::Impl::build(int id) {
         const auto &ishape = ops[o.in[0]].shape;
         const int k = static_cast<int>(total(ishape) / ishape[0]);
         dims_t wd = ishape.size() == 4 ? dims_t{o.nout, ishape[1], ishape[2], ishape[3]} : dims_t{o.nout, k};
+        if (sparse_rows(id, o.in[0], ishape, wd, ishape.size() == 4 ? tag::abcd : tag::ab)) break;
         const bool bias = o.bias || o.fold_scale;
         dn::inner_product_forward::desc d(fwd, md_t(to_dims(ishape), f32, tag::any), md_t(wd, f32, tag::any),
                                           bias ? md_t({o.nout}, f32, tag::a) : md_t(), md_t(to_dims(o.shape), f32, tag::any));
@@ -1079,7 +1221,8 @@ std::unique_ptr<Net> Net::plan(const std::vector<Layer> &layers, const std::vect
             // Which layers the outputs need, and who reads each.
             const size_t n = layers.size();
             std::vector<char> live(n, 0), is_out(n, 0);
-            std::vector<std::vector<int>> readers(n);
+            auto &readers = m.readers;
+            readers.assign(n, {});
             for (int o : outputs) live[o] = is_out[o] = 1;
             for (size_t id = n; id-- > 1;)
                 if (live[id])
@@ -1280,7 +1423,7 @@ std::string Net::summary() const {
     size_t fused = 0;
     for (const Op &o : m.ops) fused += o.fused || o.folded_pad;
     return std::to_string(m.ops.size() - 1) + " layers in " + std::to_string(m.steps.size()) + " steps, " + std::to_string(fused) +
-           " fused, " + std::to_string(m.winograd) + " Winograd, " + std::to_string(m.reorders) + " reorders, " +
+           " fused, " + std::to_string(m.winograd) + " Winograd, " + std::to_string(m.sparse) + " sparse, " + std::to_string(m.reorders) + " reorders, " +
            std::to_string(m.activation_bytes >> 10) + " KiB of activations, " +
            std::to_string(m.scratch >> 10) + " KiB scratchpad, " + std::to_string(int(m.macs / 1e6)) + " M multiply-adds, " +
            std::to_string(m.threads) + (m.threads == 1 ? " thread" : " threads");

@@ -210,6 +210,7 @@ struct fk_graph {
     size_t floats_per_sample = 0;
     cv::Mat input;   // reused NCHW buffer
     std::vector<cv::Mat> results;
+    std::string summary;  // fk_graph_summary's text
 };
 
 // oneDNN's plan of the graph, checked against the description's shapes;
@@ -641,6 +642,12 @@ fk_status fk_graph_output_shape(const fk_graph *graph, int32_t index, int32_t sh
 }
 
 const char *fk_graph_engine(const fk_graph *graph) { return graph && graph->onednn ? "onednn" : "opencv"; }
+
+const char *fk_graph_summary(fk_graph *graph) {
+    if (!graph) return "";
+    graph->summary = graph->onednn ? graph->onednn->summary() : "";
+    return graph->summary.c_str();
+}
 
 fk_status fk_graph_forward(fk_graph *graph, const float *nhwc, int32_t count, float *out, size_t capacity,
                            size_t *written, fk_error *error) {

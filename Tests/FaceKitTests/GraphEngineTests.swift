@@ -61,7 +61,7 @@ final class GraphEngineTests: XCTestCase {
         }
 
         /// `plan`: where finish saves the graph's plan.
-        func run(engine: String, outputs: [Int32], samples: Int, plan: String? = nil) throws -> (out: [Float], engine: String) {
+        func run(engine: String, outputs: [Int32], samples: Int, plan: String? = nil) throws -> (out: [Float], engine: String, summary: String) {
             let graph = try Native.make { out, err in fk_graph_new_with_engine(out, engine, err) }
             defer { fk_graph_free(graph) }
             if let plan { try Native.check { err in fk_graph_set_plan_output(graph, plan, 1, err) } }
@@ -100,7 +100,7 @@ final class GraphEngineTests: XCTestCase {
             return (result.out, result.engine, nhwc)
         }
 
-        private func forward(_ graph: OpaquePointer, samples: Int) throws -> (out: [Float], engine: String) {
+        private func forward(_ graph: OpaquePointer, samples: Int) throws -> (out: [Float], engine: String, summary: String) {
             // Fixed inputs, the same for both engines.
             var x = [Float]()
             var seed: UInt64 = 7
@@ -112,7 +112,7 @@ final class GraphEngineTests: XCTestCase {
             var out = [Float](repeating: .nan, count: 1 << 16)
             var written = 0
             try Native.check { err in fk_graph_forward(graph, x, Int32(samples), &out, out.count, &written, err) }
-            return (Array(out[0..<written]), String(cString: fk_graph_engine(graph)))
+            return (Array(out[0..<written]), String(cString: fk_graph_engine(graph)), String(cString: fk_graph_summary(graph)))
         }
 
         /// Both engines, oneDNN checked against OpenCV.
@@ -213,6 +213,30 @@ final class GraphEngineTests: XCTestCase {
         let plan = Fixtures.temporaryDirectory.appendingPathComponent("fc.fkplan").path
         let built = try g.run(engine: "onednn", outputs: [out], samples: 2, plan: plan)
         XCTAssertEqual(try g.runPlan(plan, samples: 2).out, built.out)
+    }
+
+    /// Products of 32 MB of weights and more whose input is a ReLU's (here
+    /// through max pooling, or a flatten) read only the weight rows of its
+    /// nonzero inputs: a VGG fc6 (a convolution over its whole input, also
+    /// from Keras' kernel layout) and a dense layer; also through a saved plan.
+    func testLargeProductsAfterAReLUReadOnlyTheRowsOfNonzeroInputs() throws {
+        for keras in [false, true] {
+            let g = Spec(input: [1, 16, 16, 16])
+            g.kerasKernels = keras
+            let relu = g.add("ReLU", "", [g.conv(0, cin: 16, out: 512, k: 3, pad: 1)])
+            let pooled = g.add("Pooling", "pool=MAX;kernel_h=2;kernel_w=2;stride_h=2;stride_w=2", [relu])
+            let fc6 = g.add("Convolution", "kernel_h=8;kernel_w=8;stride_h=1;stride_w=1;pad_h=0;pad_w=0;num_output=256;bias_term=1;group=1",
+                            [pooled], blobs: [[256, 512, 8, 8], [256]], range: (-0.05, 0.05))
+            let fc7 = g.conv(g.add("ReLU", "", [fc6]), cin: 256, out: 32, k: 1)
+            let flat = g.add("Flatten", "axis=1", [relu])
+            let dense = g.add("InnerProduct", "num_output=64;bias_term=1;axis=1", [flat], blobs: [[64, 512 * 16 * 16], [64]],
+                              range: (-0.05, 0.05))
+            try g.check(outputs: [fc7, dense])
+            let plan = Fixtures.temporaryDirectory.appendingPathComponent("sparse-\(keras).fkplan").path
+            let built = try g.run(engine: "onednn", outputs: [fc7, dense], samples: 1, plan: plan)
+            XCTAssertTrue(built.summary.contains(" 2 sparse,"), built.summary)
+            XCTAssertEqual(try g.runPlan(plan, samples: 1).out, built.out)
+        }
     }
 
     /// YuNet's feature pyramid: a coarse map upsampled (nearest, by 2 and by

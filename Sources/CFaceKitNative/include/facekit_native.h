@@ -311,6 +311,10 @@ int32_t fk_graph_output_count(const fk_graph *graph);
 fk_status fk_graph_output_shape(const fk_graph *graph, int32_t index, int32_t shape[8], int32_t *dims, fk_error *error);
 // "onednn" or "opencv": the engine a finished graph runs on.
 const char *fk_graph_engine(const fk_graph *graph);
+// What the oneDNN plan of a finished graph holds (layers, steps, fusions,
+// Winograd and sparse products, threads), as FACEKIT_PROFILE prints it;
+// empty on OpenCV. Valid until the graph is freed.
+const char *fk_graph_summary(fk_graph *graph);
 
 // ---------------------------------------------------------------- ANN
 // An approximate nearest-neighbour index over unit vectors with inner product
