@@ -7,6 +7,7 @@
 #include "internal.hpp"
 
 #include <cmath>
+#include <numeric>
 #include <opencv2/imgproc.hpp>
 
 namespace {
@@ -85,6 +86,54 @@ cv::Mat rotation_rows_matrix(const cv::Mat &sub, double angle, int y1) {
     return M;
 }
 
+// The source indices OpenCV 4.6's linear resize (resizeGeneric_) reads along
+// one axis from `src` to `dst` samples: for output i, clip(s) and clip(s + 1),
+// s = floor(float((i + 0.5) * scale - 0.5)), scale = 1 / (dst / src); one
+// index of slack on each side covers any rounding apart. Only from 3x down:
+// a 2x shrink becomes an area resize, which reads everything (empty = all).
+std::vector<uint8_t> resize_taps(int src, int dst) {
+    std::vector<uint8_t> need;
+    if (dst <= 0 || src < 3 * dst) return need;
+    need.assign(size_t(src), 0);
+    const double scale = 1. / (double(dst) / src);
+    for (int i = 0; i < dst; ++i) {
+        const int s = cvFloor(float((i + 0.5) * scale - 0.5));
+        for (int k = s - 1; k <= s + 2; ++k) need[size_t(std::clamp(k, 0, src - 1))] = 1;
+    }
+    return need;
+}
+
+// The pixels of a rows x cols crop that fk_preprocess_fit (from [0, 1]
+// floats) reads for each target: deepface's resize_image scales by
+// min(th / rows, tw / cols), truncating the new size.
+struct FitReads {
+    bool all = false;
+    std::vector<int> rows, cols;  // when not all
+};
+
+FitReads fit_reads(int rows, int cols, const int32_t *fits, int count) {
+    FitReads r;
+    std::vector<uint8_t> row_mask(size_t(rows), 0), col_mask(size_t(cols), 0);
+    for (int i = 0; i < count; ++i) {
+        const int tw = fits[2 * i], th = fits[2 * i + 1];
+        const double factor = std::min(double(th) / rows, double(tw) / cols);
+        const int nw = int(cols * factor), nh = int(rows * factor);
+        if (nw <= 0 || nh <= 0) continue;  // nothing read: a black target
+        const auto tr = resize_taps(rows, nh), tc = resize_taps(cols, nw);
+        if (tr.empty() || tc.empty()) {
+            r.all = true;
+            return r;
+        }
+        for (int k = 0; k < rows; ++k) row_mask[size_t(k)] |= tr[size_t(k)];
+        for (int k = 0; k < cols; ++k) col_mask[size_t(k)] |= tc[size_t(k)];
+    }
+    for (int k = 0; k < rows; ++k)
+        if (row_mask[size_t(k)]) r.rows.push_back(k);
+    for (int k = 0; k < cols; ++k)
+        if (col_mask[size_t(k)]) r.cols.push_back(k);
+    return r;
+}
+
 // The rotated box: rows [y1, y2) and columns [x1, x2) of the rotated
 // sub-image. Rows and columns outside the box are never computed: OpenCV
 // 4.6's warpAffine (WarpAffineInvoker, INTER_CUBIC) turns each destination
@@ -95,7 +144,13 @@ cv::Mat rotation_rows_matrix(const cv::Mat &sub, double angle, int y1) {
 // box's columns could not be had from warpAffine itself: a narrower output
 // keeps the columns from 0, and moving x1 into the translation would round
 // differently. A test compares this with warpAffine over the full width.
-cv::Mat rotated_box(const cv::Mat &sub, double angle, int y1, int y2, int x1, int x2) {
+//
+// With fits, only the pixels those fits read are computed (each pixel is
+// remapped on its own, so they are the same), the rest left black: a 1000 x
+// 1000 face fitted to 112 x 112 reads about 450 of its rows and columns, so
+// a fifth of the pixels, and the cubic remap was ~13% of indexing a folder.
+cv::Mat rotated_box(const cv::Mat &sub, double angle, int y1, int y2, int x1, int x2, const int32_t *fits = nullptr,
+                    int fit_count = 0, bool *partial = nullptr) {
     y1 = std::clamp(y1, 0, sub.rows);
     y2 = std::clamp(y2, 0, sub.rows);
     x2 = std::clamp(x2, 0, sub.cols);
@@ -106,28 +161,49 @@ cv::Mat rotated_box(const cv::Mat &sub, double angle, int y1, int y2, int x1, in
     constexpr int kABBits = 10, kABScale = 1 << kABBits, kInterBits = 5, kTab = 1 << kInterBits;
     constexpr int kRoundDelta = kABScale / kTab / 2;
     const int rows = y2 - y1, cols = x2 - x1;
-    std::vector<int> adelta(static_cast<size_t>(cols)), bdelta(static_cast<size_t>(cols));
-    for (int x = 0; x < cols; ++x) {
-        adelta[size_t(x)] = cv::saturate_cast<int>(M[0] * (x + x1) * kABScale);
-        bdelta[size_t(x)] = cv::saturate_cast<int>(M[3] * (x + x1) * kABScale);
+    FitReads reads;
+    reads.all = !fits;
+    if (fits) reads = fit_reads(rows, cols, fits, fit_count);
+    if (reads.all) {
+        reads.rows.resize(size_t(rows));
+        reads.cols.resize(size_t(cols));
+        std::iota(reads.rows.begin(), reads.rows.end(), 0);
+        std::iota(reads.cols.begin(), reads.cols.end(), 0);
     }
-    cv::Mat xy(rows, cols, CV_16SC2), alpha(rows, cols, CV_16UC1);
-    for (int y = 0; y < rows; ++y) {
+    if (partial) *partial = !reads.all;
+    const int nr = int(reads.rows.size()), nc = int(reads.cols.size());
+    if (nr == 0 || nc == 0) return cv::Mat::zeros(rows, cols, sub.type());
+    std::vector<int> adelta(static_cast<size_t>(nc)), bdelta(static_cast<size_t>(nc));
+    for (int j = 0; j < nc; ++j) {
+        const int x = reads.cols[size_t(j)];
+        adelta[size_t(j)] = cv::saturate_cast<int>(M[0] * (x + x1) * kABScale);
+        bdelta[size_t(j)] = cv::saturate_cast<int>(M[3] * (x + x1) * kABScale);
+    }
+    cv::Mat xy(nr, nc, CV_16SC2), alpha(nr, nc, CV_16UC1);
+    for (int i = 0; i < nr; ++i) {
+        const int y = reads.rows[size_t(i)];
         const int X0 = cv::saturate_cast<int>((M[1] * y + M[2]) * kABScale) + kRoundDelta;
         const int Y0 = cv::saturate_cast<int>((M[4] * y + M[5]) * kABScale) + kRoundDelta;
-        short *p = xy.ptr<short>(y);
-        uint16_t *a = alpha.ptr<uint16_t>(y);
-        for (int x = 0; x < cols; ++x) {
-            const int X = (X0 + adelta[size_t(x)]) >> (kABBits - kInterBits);
-            const int Y = (Y0 + bdelta[size_t(x)]) >> (kABBits - kInterBits);
-            p[2 * x] = cv::saturate_cast<short>(X >> kInterBits);
-            p[2 * x + 1] = cv::saturate_cast<short>(Y >> kInterBits);
-            a[x] = uint16_t((Y & (kTab - 1)) * kTab + (X & (kTab - 1)));
+        short *p = xy.ptr<short>(i);
+        uint16_t *a = alpha.ptr<uint16_t>(i);
+        for (int j = 0; j < nc; ++j) {
+            const int X = (X0 + adelta[size_t(j)]) >> (kABBits - kInterBits);
+            const int Y = (Y0 + bdelta[size_t(j)]) >> (kABBits - kInterBits);
+            p[2 * j] = cv::saturate_cast<short>(X >> kInterBits);
+            p[2 * j + 1] = cv::saturate_cast<short>(Y >> kInterBits);
+            a[j] = uint16_t((Y & (kTab - 1)) * kTab + (X & (kTab - 1)));
         }
     }
     cv::Mat out;
     cv::remap(sub, out, xy, alpha, cv::INTER_CUBIC, cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
-    return out;
+    if (nr == rows && nc == cols) return out;
+    cv::Mat crop = cv::Mat::zeros(rows, cols, sub.type());
+    for (int i = 0; i < nr; ++i) {
+        const cv::Vec3b *from = out.ptr<cv::Vec3b>(i);
+        cv::Vec3b *to = crop.ptr<cv::Vec3b>(reads.rows[size_t(i)]);
+        for (int j = 0; j < nc; ++j) to[reads.cols[size_t(j)]] = from[j];
+    }
+    return crop;
 }
 
 // The same box through warpAffine over the sub-image's full width, then cut:
@@ -143,28 +219,19 @@ cv::Mat rotated_box_reference(const cv::Mat &sub, double angle, int y1, int y2, 
 }
 
 // src / 255 in float64, as deepface divides the whole crop before resizing
-// it, but only in the rows the resize to `nh` rows will read. A crop is
-// often far larger than the 112 rows a model takes, and converting all of it
-// wrote 24 bytes per pixel (24 MB for a 1000 x 1000 face) to read a tenth.
-// OpenCV 4.6's linear resize (resizeGeneric_) reads, for output row dy, the
-// source rows clip(sy) and clip(sy + 1), sy = floor(float((dy + 0.5) *
-// scale - 0.5)); one row of slack on each side covers any rounding apart.
-// Each element is converted alone (x * (1/255), no offset), so converting
-// some rows gives those rows' values exactly. From 3x down only: a 2x
-// shrink becomes an area resize, which reads every row.
+// it, but only in the rows the resize to `nh` rows will read (resize_taps).
+// A crop is often far larger than the 112 rows a model takes, and converting
+// all of it wrote 24 bytes per pixel (24 MB for a 1000 x 1000 face) to read a
+// tenth. Each element is converted alone (x * (1/255), no offset), so
+// converting some rows gives those rows' values exactly.
 cv::Mat unit_rows_for_resize(const cv::Mat &src, int nh) {
-    if (nh <= 0 || src.rows < 3 * nh) {
+    const std::vector<uint8_t> need = resize_taps(src.rows, nh);
+    if (need.empty()) {
         cv::Mat f;
         src.convertTo(f, CV_64FC3, 1.0 / 255.0);
         return f;
     }
     cv::Mat f(src.rows, src.cols, CV_64FC3);  // rows never read stay unwritten
-    const double scale = 1. / (double(nh) / src.rows);
-    std::vector<uint8_t> need(size_t(src.rows), 0);
-    for (int dy = 0; dy < nh; ++dy) {
-        const int sy = cvFloor(float((dy + 0.5) * scale - 0.5));
-        for (int k = sy - 1; k <= sy + 2; ++k) need[size_t(std::clamp(k, 0, src.rows - 1))] = 1;
-    }
     for (int r = 0; r < src.rows; ++r)
         if (need[size_t(r)]) src.row(r).convertTo(f.row(r), CV_64FC3, 1.0 / 255.0);
     return f;
@@ -208,12 +275,14 @@ cv::Mat similarity(const std::vector<cv::Point2d> &src, const std::vector<cv::Po
 extern "C" {
 
 fk_status fk_align_deepface(const fk_image *image, int32_t x, int32_t y, int32_t w, int32_t h, int32_t align,
-                            int32_t have_eyes, float lex, float ley, float rex, float rey, fk_image **out,
-                            fk_error *error) {
+                            int32_t have_eyes, float lex, float ley, float rex, float rey, const int32_t *fits,
+                            int32_t fit_count, fk_image **out, fk_error *error) {
     return fk::guarded(error, FK_ERR_INTERNAL, [&] {
         *out = nullptr;
         const cv::Mat &img = image->mat;
         cv::Mat face;
+        bool partial = false;
+        if (fits && fit_count < 0) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "negative fit count");
         if (!align) {
             face = slice(img, x, y, x + w, y + h);
         } else {
@@ -226,14 +295,18 @@ fk_status fk_align_deepface(const fk_image *image, int32_t x, int32_t y, int32_t
             project(rx, ry, rx + w, ry + h, angle, sub.rows, sub.cols, box);
             if (have_eyes && sub.rows > 0 && sub.cols > 0) {
                 face = align == 2 ? rotated_box_reference(sub, angle, box[1], box[3], box[0], box[2])
-                                  : rotated_box(sub, angle, box[1], box[3], box[0], box[2]);
+                                  : rotated_box(sub, angle, box[1], box[3], box[0], box[2], fits, fit_count, &partial);
             } else {
                 face = slice(sub, box[0], box[1], box[2], box[3]);
             }
         }
-        auto *result = new fk_image;
-        result->mat = face.clone();  // empty when the box fell outside the image
-        *out = result;
+        auto result = std::make_unique<fk_image>();
+        // A fresh crop is its own; a slice of the image is copied. Empty when
+        // the box fell outside the image.
+        result->mat = partial || (!face.empty() && face.u != img.u) ? face : face.clone();
+        if (partial)
+            for (int32_t i = 0; i < fit_count; ++i) result->fit_only.emplace_back(fits[2 * i], fits[2 * i + 1]);
+        *out = result.release();
     });
 }
 
@@ -265,6 +338,9 @@ fk_status fk_preprocess_fit(const fk_image *face, int32_t tw, int32_t th, int32_
     return fk::guarded(error, FK_ERR_INTERNAL, [&] {
         const cv::Mat &src = face->mat;
         if (src.empty()) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "empty face crop");
+        if (!face->fit_only.empty() &&
+            (from_bytes != 0 || std::find(face->fit_only.begin(), face->fit_only.end(), std::make_pair(tw, th)) == face->fit_only.end()))
+            throw fk::Failure(FK_ERR_INTERNAL, "this face crop was computed only for the fits it was cut for");
         // deepface's extract_faces divides by 255 in float64 before resizing,
         // so resize in float64 too: resizing uint8 would round differently.
         // Its represent with detector "skip" resizes the decoded bytes

@@ -33,7 +33,7 @@ void fk_detector_free(fk_detector *detector) { delete detector; }
 fk_status fk_detector_detect(fk_detector *detector, const fk_image *image, float score_threshold, fk_face *faces,
                              int32_t capacity, int32_t *count, fk_error *error) {
     return fk::guarded(error, FK_ERR_INFERENCE, [&] {
-        std::vector<fk::Face> found = detector->impl->detect(image->mat, score_threshold);
+        std::vector<fk::Face> found = detector->impl->detect(fk::whole_pixels(image), score_threshold);
         *count = int32_t(found.size());
         for (int i = 0; i < std::min<int>(capacity, int(found.size())); ++i) {
             const fk::Face &f = found[i];

@@ -304,7 +304,7 @@ int32_t fk_image_height(const fk_image *image) { return image ? image->mat.rows 
 
 fk_status fk_image_copy_bgr(const fk_image *image, uint8_t *buf, size_t capacity, fk_error *error) {
     return fk::guarded(error, FK_ERR_INVALID_ARGUMENT, [&] {
-        const cv::Mat &m = image->mat;
+        const cv::Mat &m = fk::whole_pixels(image);
         size_t row = size_t(m.cols) * 3;
         if (capacity < row * m.rows) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "buffer too small");
         for (int r = 0; r < m.rows; ++r) std::memcpy(buf + r * row, m.ptr(r), row);
@@ -313,7 +313,7 @@ fk_status fk_image_copy_bgr(const fk_image *image, uint8_t *buf, size_t capacity
 
 fk_status fk_image_write(const fk_image *image, const char *path, fk_error *error) {
     return fk::guarded(error, FK_ERR_IO, [&] {
-        fk::write_image(image->mat, path);
+        fk::write_image(fk::whole_pixels(image), path);
     });
 }
 
@@ -349,7 +349,7 @@ extern "C" {
 fk_status fk_image_resized_bytes(const fk_image *image, int32_t width, int32_t height, int32_t gray, uint8_t *out,
                                  size_t capacity, fk_error *error) {
     return fk::guarded(error, FK_ERR_INTERNAL, [&] {
-        const cv::Mat &src = image->mat;
+        const cv::Mat &src = fk::whole_pixels(image);
         if (src.empty()) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "empty face crop");
         if (width <= 0 || height <= 0) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "target size must be positive");
         const int channels = gray ? 1 : 3;

@@ -23,6 +23,10 @@ struct fk_image {
     cv::Mat padded;
     int32_t pad_y = 0, pad_x = 0;
     std::shared_ptr<void> keep;
+    // Set on a crop computed only where fk_preprocess_fit reads it for these
+    // (width, height) targets (see fk_align_deepface): zero elsewhere, so
+    // nothing else may read it.
+    std::vector<std::pair<int32_t, int32_t>> fit_only;
     fk_image() = default;
     fk_image(const fk_image &) = delete;
     fk_image &operator=(const fk_image &) = delete;
@@ -38,6 +42,14 @@ struct Failure : std::exception {
     Failure(fk_status s, std::string m) : status(s), message(std::move(m)) {}
     const char *what() const noexcept override { return message.c_str(); }
 };
+
+// An image's pixels, for any use but fk_preprocess_fit: refused on a crop
+// computed only where its fits read (fk_image::fit_only).
+inline const cv::Mat &whole_pixels(const fk_image *image) {
+    if (!image->fit_only.empty())
+        throw Failure(FK_ERR_INTERNAL, "this face crop was computed only for fitting to a model's input");
+    return image->mat;
+}
 
 inline void set_error(fk_error *error, fk_status status, const std::string &message) {
     if (!error) return;

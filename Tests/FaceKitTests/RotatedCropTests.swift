@@ -28,4 +28,42 @@ final class RotatedCropTests: XCTestCase {
             }
         }
     }
+
+    /// A crop cut only for fitting to some model sizes computes only the
+    /// pixels those resizes read: fitted to each size, it gives the floats of
+    /// the whole crop, and it refuses any other use.
+    func testACropCutForItsFitsFitsAsTheWholeCropDoes() throws {
+        var generator = SystemRandomNumberGenerator()
+        let image = try ImageLoader().load(try Fixtures.image("couple.jpg"))
+        let sizeSets: [[FitSize]] = [[(112, 112)], [(224, 224), (160, 160), (112, 112)], [(47, 55)], [(152, 152), (150, 150)]]
+        var partial = 0
+        for round in 0..<40 {
+            let w = Int.random(in: 20...min(1200, image.width), using: &generator)
+            let h = Int.random(in: 20...min(1200, image.height), using: &generator)
+            let x = Int.random(in: -w / 2...(image.width - w / 2), using: &generator)
+            let y = Int.random(in: -h / 2...(image.height - h / 2), using: &generator)
+            let angle = Double.random(in: -0.8...0.8, using: &generator)
+            let right = Point(x: Double(x) + Double(w) / 3, y: Double(y) + Double(h) / 3)
+            let left = Point(x: right.x + Double(w) / 3 * cos(angle), y: right.y + Double(w) / 3 * sin(angle))
+            let fits = sizeSets[round % sizeSets.count]
+            let whole = try image.deepfaceCrop(x: x, y: y, w: w, h: h, align: true, leftEye: left, rightEye: right)
+            let cut = try image.deepfaceCrop(x: x, y: y, w: w, h: h, align: true, leftEye: left, rightEye: right, fits: fits)
+            let what = "box \(x),\(y) \(w)x\(h) angle \(angle)"
+            XCTAssertEqual([cut.width, cut.height], [whole.width, whole.height], what)
+            if whole.isEmpty { continue }
+            for size in fits {
+                XCTAssertEqual(try cut.fitted(width: size.width, height: size.height),
+                               try whole.fitted(width: size.width, height: size.height), "\(what) -> \(size)")
+            }
+            // Only a crop at least 3x its fit is cut; it refuses other uses.
+            if (try? cut.bgrBytes()) == nil {
+                partial += 1
+                XCTAssertThrowsError(try cut.fitted(width: 96, height: 96), what)
+                XCTAssertThrowsError(try cut.fitted(width: fits[0].width, height: fits[0].height, fromBytes: true), what)
+            } else {
+                XCTAssertEqual(try cut.bgrBytes(), try whole.bgrBytes(), what)
+            }
+        }
+        XCTAssertGreaterThan(partial, 5, "boxes large enough to be cut")
+    }
 }

@@ -131,9 +131,14 @@ fk_status fk_detector_find_eyes(fk_detector *detector, const fk_image *image, in
 // project the box and crop it. Returns a BGR uint8 face. align = 2: the
 // rotation through warpAffine over the whole margin width, which the default
 // (1) must match pixel for pixel; for tests.
+// fits (fit_count (width, height) pairs), when given: the crop will only be
+// fitted to these targets (fk_preprocess_fit, from [0, 1] floats), so a
+// rotated crop is computed only at the rows and columns those resizes read,
+// zero elsewhere; the crop then refuses any other use.
 fk_status fk_align_deepface(const fk_image *image, int32_t x, int32_t y, int32_t w, int32_t h,
                             int32_t align, int32_t have_eyes, float left_eye_x, float left_eye_y,
-                            float right_eye_x, float right_eye_y, fk_image **out, fk_error *error);
+                            float right_eye_x, float right_eye_y, const int32_t *fits, int32_t fit_count,
+                            fk_image **out, fk_error *error);
 // Adds a black border, as cv::copyMakeBorder with zeros does, without
 // spending memory on the border (it stays unwritten in an anonymous mapping).
 // An image decoded into a canvas with these borders returns its canvas,

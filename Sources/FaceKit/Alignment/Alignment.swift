@@ -57,10 +57,17 @@ public struct ExtractedFace: Sendable {
     let fivePoints: [Point]?
 }
 
+/// A model input size a crop is fitted to: (width, height).
+typealias FitSize = (width: Int, height: Int)
+
 extension Image {
-    /// deepface's extract_face crop (see fk_align_deepface).
-    func deepfaceCrop(x: Int, y: Int, w: Int, h: Int, align: Bool, leftEye: Point?, rightEye: Point?) throws -> Image {
-        try deepfaceCrop(x: x, y: y, w: w, h: h, mode: align ? 1 : 0, leftEye: leftEye, rightEye: rightEye)
+    /// deepface's extract_face crop (see fk_align_deepface). `fits`, when
+    /// given: the crop will only be `fitted` to these sizes, so a rotated
+    /// crop is computed only where those resizes read; it then refuses any
+    /// other use.
+    func deepfaceCrop(x: Int, y: Int, w: Int, h: Int, align: Bool, leftEye: Point?, rightEye: Point?,
+                      fits: [FitSize]? = nil) throws -> Image {
+        try deepfaceCrop(x: x, y: y, w: w, h: h, mode: align ? 1 : 0, leftEye: leftEye, rightEye: rightEye, fits: fits)
     }
 
     /// `deepfaceCrop` with the rotation run by warpAffine over the whole
@@ -70,12 +77,18 @@ extension Image {
         try deepfaceCrop(x: x, y: y, w: w, h: h, mode: 2, leftEye: leftEye, rightEye: rightEye)
     }
 
-    private func deepfaceCrop(x: Int, y: Int, w: Int, h: Int, mode: Int32, leftEye: Point?, rightEye: Point?) throws -> Image {
+    private func deepfaceCrop(x: Int, y: Int, w: Int, h: Int, mode: Int32, leftEye: Point?, rightEye: Point?,
+                              fits: [FitSize]? = nil) throws -> Image {
         let haveEyes = leftEye != nil && rightEye != nil
+        let flat = fits.map { $0.flatMap { [Int32($0.width), Int32($0.height)] } }
         return Image(handle: try Native.make { out, err in
-            fk_align_deepface(handle, Int32(x), Int32(y), Int32(w), Int32(h), mode, haveEyes ? 1 : 0,
-                              Float(leftEye?.x ?? 0), Float(leftEye?.y ?? 0), Float(rightEye?.x ?? 0), Float(rightEye?.y ?? 0),
-                              out, err)
+            func crop(_ sizes: UnsafePointer<Int32>?) -> fk_status {
+                fk_align_deepface(handle, Int32(x), Int32(y), Int32(w), Int32(h), mode, haveEyes ? 1 : 0,
+                                  Float(leftEye?.x ?? 0), Float(leftEye?.y ?? 0), Float(rightEye?.x ?? 0), Float(rightEye?.y ?? 0),
+                                  sizes, Int32(fits?.count ?? 0), out, err)
+            }
+            guard let flat else { return crop(nil) }
+            return flat.withUnsafeBufferPointer { crop($0.baseAddress) }  // no sizes: the whole crop
         })
     }
 

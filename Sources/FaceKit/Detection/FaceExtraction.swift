@@ -9,7 +9,9 @@ struct FaceExtraction {
     /// The Haar detector, for eyes of detectors that give none (deepface's fallback).
     let eyeFinder: () throws -> Pool<FaceDetector>
 
-    func extract(_ image: Image, source: String, options: DetectionOptions) throws -> [ExtractedFace] {
+    /// fits: the model input sizes the crops will only be fitted to, when
+    /// that is all they are for (see Image.deepfaceCrop).
+    func extract(_ image: Image, source: String, options: DetectionOptions, fits: [FitSize]? = nil) throws -> [ExtractedFace] {
         let width = image.width, height = image.height
         let wholeImage = { () throws -> [ExtractedFace] in
             [ExtractedFace(face: try image.copy(), facialArea: FacialArea(x: 0, y: 0, w: width, h: height),
@@ -29,7 +31,8 @@ struct FaceExtraction {
 
         var faces: [ExtractedFace] = []
         for detection in detections {
-            if let face = try extractFace(detection, from: work, borders: (wb, hb), original: (width, height), options: options) {
+            if let face = try extractFace(detection, from: work, borders: (wb, hb), original: (width, height), options: options,
+                                          fits: fits) {
                 faces.append(face)
             }
         }
@@ -41,7 +44,7 @@ struct FaceExtraction {
     }
 
     private func extractFace(_ d: RawDetection, from work: Image, borders: (w: Int, h: Int), original: (w: Int, h: Int),
-                             options: DetectionOptions) throws -> ExtractedFace? {
+                             options: DetectionOptions, fits: [FitSize]?) throws -> ExtractedFace? {
         var x = Int(d.x), y = Int(d.y), w = Int(d.w), h = Int(d.h)
         var leftEye = d.landmarks[Int(FK_LM_LEFT_EYE)]
         var rightEye = d.landmarks[Int(FK_LM_RIGHT_EYE)]
@@ -73,7 +76,8 @@ struct FaceExtraction {
             five = [le, re, n, ml, mr].compactMap(shift)
         }
 
-        let face = try work.deepfaceCrop(x: x, y: y, w: w, h: h, align: options.align, leftEye: leftEye, rightEye: rightEye)
+        let face = try work.deepfaceCrop(x: x, y: y, w: w, h: h, align: options.align, leftEye: leftEye, rightEye: rightEye,
+                                         fits: fits)
         guard !face.isEmpty else { return nil }
 
         if options.align {

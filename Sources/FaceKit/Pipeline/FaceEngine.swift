@@ -155,10 +155,14 @@ public final class FaceEngine: Sendable {
     }
 
     public func extractFaces(from image: Image, source: String, options: DetectionOptions) throws -> [ExtractedFace] {
+        try extractFaces(from: image, source: source, options: options, fits: nil)
+    }
+
+    func extractFaces(from image: Image, source: String, options: DetectionOptions, fits: [FitSize]?) throws -> [ExtractedFace] {
         let extraction = FaceExtraction(
             detector: options.detector == .skip ? nil : try detectorPool(options.detector),
             eyeFinder: { try self.detectorPool(.opencv) })
-        return try extraction.extract(image, source: source, options: options)
+        return try extraction.extract(image, source: source, options: options, fits: fits)
     }
 
     // MARK: representation
@@ -194,7 +198,10 @@ public final class FaceEngine: Sendable {
         let clock = StageClock(enabled: profile)
         let image = try load(source)
         clock.lap("decode")
-        let faces = try extractFaces(from: image, source: source.name, options: options)
+        // The crops go nowhere but into the models' inputs (fitted from
+        // [0, 1] floats), so each is computed only where those fits read.
+        let fits: [FitSize]? = fitFromBytes ? nil : models.map { ($0.inputWidth, $0.inputHeight) }
+        let faces = try extractFaces(from: image, source: source.name, options: options, fits: fits)
         clock.lap("detect+align")
         defer { clock.lap("embed"); clock.report(source.name) }
         var perModel: [String: [[Float]]] = [:]
