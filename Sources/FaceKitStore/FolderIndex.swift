@@ -113,8 +113,43 @@ public final class FolderIndex: Sendable {
     /// `similaritySearch`), nearest first (at most `top`).
     public func find(_ image: ImageSource, metric: DistanceMetric = .cosine, threshold: Double? = nil,
                      top: Int? = nil, similaritySearch: Bool = false) throws -> [[Match]] {
+        try find(query: try engine.represent(image, model: model.name, options: detection), metric: metric, threshold: threshold,
+                 top: top, similaritySearch: similaritySearch)
+    }
+
+    /// deepface's find in one call: refresh, then find. The query image's
+    /// faces do not depend on the folder, so they are represented while the
+    /// folder is indexed instead of after it (~40 ms less on 64 images).
+    /// Throws when the refresh fails; the find's own failure (the query has
+    /// no face, say) comes with the report of the refresh that did happen.
+    public func refreshAndFind(_ image: ImageSource, metric: DistanceMetric = .cosine, threshold: Double? = nil,
+                               top: Int? = nil, similaritySearch: Bool = false,
+                               progress: (Progress) -> Void = { _ in }) throws -> (report: Report, matches: Result<[[Match]], Error>) {
+        let query = Locked<Result<[Representation], Error>?>(nil)
+        let represented = DispatchSemaphore(value: 0)
+        let engine = self.engine, model = self.model.name, detection = self.detection
+        DispatchQueue.global(qos: .userInitiated).async {
+            let result = Result { try engine.represent(image, model: model, options: detection) }
+            query.withLock { $0 = result }
+            represented.signal()
+        }
+        let report: Report
+        do {
+            report = try refresh(progress: progress)
+        } catch {
+            represented.wait()
+            throw error
+        }
+        represented.wait()
+        return (report, Result {
+            try find(query: try query.withLock { $0! }.get(), metric: metric, threshold: threshold, top: top,
+                     similaritySearch: similaritySearch)
+        })
+    }
+
+    private func find(query: [Representation], metric: DistanceMetric, threshold: Double?, top: Int?,
+                      similaritySearch: Bool) throws -> [[Match]] {
         let threshold = try threshold ?? Thresholds.threshold(model: model.name, metric: metric)
-        let query = try engine.represent(image, model: model.name, options: detection)
         return try query.map { face in
             let hits = try store.search(face.embedding, signature: signature, metric: metric,
                                         limit: SearchLimit(top: top, maxDistance: similaritySearch ? nil : threshold))

@@ -36,7 +36,8 @@ struct Find: ParsableCommand {
             let metric = try match.distanceMetric()
             let index = try FolderIndex(folder: db, engine: detection.engine(bulk: true), model: model, detection: try detection.options())
             let progress = ProgressPrinter(label: "indexing")
-            let report = try index.refresh { p in
+            let (report, found) = try index.refreshAndFind(ImageSource(argument: image), metric: metric, threshold: match.threshold,
+                                                             top: top) { p in
                 progress.update(done: p.done, total: p.total, elapsed: p.elapsed, failures: p.failures)
             }
             progress.finish()
@@ -46,7 +47,7 @@ struct Find: ParsableCommand {
                 \(report.removed) removed, \(report.unchanged) unchanged); processed \(report.processed) in \
                 \(Output.fixed(report.seconds, 2)) s (\(Output.fixed(report.imagesPerSecond, 1)) images/s); \(report.faces) faces\n
                 """)
-            let results = try index.find(ImageSource(argument: image), metric: metric, threshold: match.threshold, top: top)
+            let results = try found.get()
             if json {
                 try Output.json(results)
                 return
