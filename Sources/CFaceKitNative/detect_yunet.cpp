@@ -30,6 +30,7 @@ class YuNetDetector final : public Detector {
     std::vector<std::string> names_;
     cv::Mat padded_;  // reused between calls
     std::vector<float> canvas_, outputs_;
+    int used_rows_ = 0, used_cols_ = 0;  // the canvas' corner the last image wrote
     std::vector<cv::Mat> outs_;
 
 public:
@@ -75,13 +76,20 @@ public:
         }
         if (img.type() != CV_8UC3) throw Failure(FK_ERR_INVALID_ARGUMENT, "yunet takes 8-bit BGR images");
         // Channels-last BGR floats, as blobFromImage gives them before its
-        // transpose; zeros around, as copyMakeBorder pads.
-        std::fill(canvas_.begin(), canvas_.end(), 0.f);
+        // transpose; zeros around, as copyMakeBorder pads. Only what the last
+        // image wrote outside this one's corner is cleared again.
+        for (int y = 0; y < used_rows_; ++y) {
+            float *dst = canvas_.data() + size_t(y) * kCanvas * 3;
+            const int from = y < img.rows ? img.cols * 3 : 0;
+            if (from < used_cols_ * 3) std::fill(dst + from, dst + used_cols_ * 3, 0.f);
+        }
         for (int y = 0; y < img.rows; ++y) {
             const uint8_t *row = img.ptr<uint8_t>(y);
             float *dst = canvas_.data() + size_t(y) * kCanvas * 3;
             for (int x = 0; x < img.cols * 3; ++x) dst[x] = float(row[x]);
         }
+        used_rows_ = img.rows;
+        used_cols_ = img.cols;
         size_t written = 0;
         fk_error error{};
         if (fk_graph_forward(graph_.get(), canvas_.data(), 1, outputs_.data(), outputs_.size(), &written, &error) != FK_OK)
