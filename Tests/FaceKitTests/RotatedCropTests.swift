@@ -6,20 +6,28 @@ import XCTest
 /// rotated margin image; they must be the pixels warpAffine gives over the
 /// whole width.
 final class RotatedCropTests: XCTestCase {
+    /// A face box inside, across or beyond the image's edges, and eyes a
+    /// third of its width apart at a random angle.
+    private func randomBox(in image: Image, sides: ClosedRange<Int>, angles: ClosedRange<Double>,
+                           using generator: inout SystemRandomNumberGenerator)
+        -> (x: Int, y: Int, w: Int, h: Int, left: Point, right: Point, angle: Double)
+    {
+        let w = Int.random(in: sides.lowerBound...min(sides.upperBound, image.width), using: &generator)
+        let h = Int.random(in: sides.lowerBound...min(sides.upperBound, image.height), using: &generator)
+        let x = Int.random(in: -w / 2...(image.width - w / 2), using: &generator)
+        let y = Int.random(in: -h / 2...(image.height - h / 2), using: &generator)
+        let angle = Double.random(in: angles, using: &generator)
+        let right = Point(x: Double(x) + Double(w) / 3, y: Double(y) + Double(h) / 3)
+        let left = Point(x: right.x + Double(w) / 3 * cos(angle), y: right.y + Double(w) / 3 * sin(angle))
+        return (x, y, w, h, left, right, angle)
+    }
+
     func testTheBoxAloneIsRotatedAsTheWholeWidthIs() throws {
         var generator = SystemRandomNumberGenerator()
         for name in ["img1.jpg", "couple.jpg"] {
             let image = try ImageLoader().load(try Fixtures.image(name))
             for _ in 0..<60 {
-                let w = Int.random(in: 1...min(600, image.width), using: &generator)
-                let h = Int.random(in: 1...min(600, image.height), using: &generator)
-                // Boxes inside, across and beyond the edges.
-                let x = Int.random(in: -w / 2...(image.width - w / 2), using: &generator)
-                let y = Int.random(in: -h / 2...(image.height - h / 2), using: &generator)
-                let angle = Double.random(in: -1.2...1.2, using: &generator)
-                let dx = Double(w) / 3 * cos(angle), dy = Double(w) / 3 * sin(angle)
-                let right = Point(x: Double(x) + Double(w) / 3, y: Double(y) + Double(h) / 3)
-                let left = Point(x: right.x + dx, y: right.y + dy)
+                let (x, y, w, h, left, right, angle) = randomBox(in: image, sides: 1...600, angles: -1.2...1.2, using: &generator)
                 let crop = try image.deepfaceCrop(x: x, y: y, w: w, h: h, align: true, leftEye: left, rightEye: right)
                 let reference = try image.deepfaceCropRotatingWholeWidth(x: x, y: y, w: w, h: h, leftEye: left, rightEye: right)
                 let what = "\(name) box \(x),\(y) \(w)x\(h) angle \(angle)"
@@ -38,13 +46,7 @@ final class RotatedCropTests: XCTestCase {
         let sizeSets: [[FitSize]] = [[(112, 112)], [(224, 224), (160, 160), (112, 112)], [(47, 55)], [(152, 152), (150, 150)]]
         var partial = 0
         for round in 0..<40 {
-            let w = Int.random(in: 20...min(1200, image.width), using: &generator)
-            let h = Int.random(in: 20...min(1200, image.height), using: &generator)
-            let x = Int.random(in: -w / 2...(image.width - w / 2), using: &generator)
-            let y = Int.random(in: -h / 2...(image.height - h / 2), using: &generator)
-            let angle = Double.random(in: -0.8...0.8, using: &generator)
-            let right = Point(x: Double(x) + Double(w) / 3, y: Double(y) + Double(h) / 3)
-            let left = Point(x: right.x + Double(w) / 3 * cos(angle), y: right.y + Double(w) / 3 * sin(angle))
+            let (x, y, w, h, left, right, angle) = randomBox(in: image, sides: 20...1200, angles: -0.8...0.8, using: &generator)
             let fits = sizeSets[round % sizeSets.count]
             let whole = try image.deepfaceCrop(x: x, y: y, w: w, h: h, align: true, leftEye: left, rightEye: right)
             let cut = try image.deepfaceCrop(x: x, y: y, w: w, h: h, align: true, leftEye: left, rightEye: right, fits: fits)
