@@ -374,13 +374,6 @@ fk_status fk_preprocess_fit(const fk_image *face, int32_t tw, int32_t th, int32_
 
 }  // extern "C"
 
-#include <sys/mman.h>
-
-fk_image::~fk_image() {
-    mat.release();
-    if (mapping) munmap(mapping, mapping_length);
-}
-
 extern "C" {
 
 // deepface pads the whole image by half its size before detecting. Done with
@@ -406,14 +399,12 @@ fk_status fk_image_pad_zero(const fk_image *image, int32_t top, int32_t bottom, 
         }
         const int rows = src.rows + top + bottom, cols = src.cols + left + right;
         const size_t step = size_t(cols) * 3, length = step * size_t(rows);
-        void *mem = mmap(nullptr, std::max<size_t>(length, 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (mem == MAP_FAILED) throw fk::Failure(FK_ERR_TOO_LARGE, "cannot map memory for the padded image");
-        auto *result = new fk_image;
-        result->mapping = mem;
-        result->mapping_length = std::max<size_t>(length, 1);
-        result->mat = cv::Mat(rows, cols, CV_8UC3, mem, step);
+        auto memory = std::make_shared<fk::ZeroMapping>(length);
+        auto result = std::make_unique<fk_image>();
+        result->mat = cv::Mat(rows, cols, CV_8UC3, memory->bytes(), step);
+        result->keep = std::move(memory);
         src.copyTo(result->mat(cv::Rect(left, top, src.cols, src.rows)));
-        *out = result;
+        *out = result.release();
     });
 }
 

@@ -743,6 +743,19 @@ struct Net::Impl {
             return make(vals[v].md);
         }
     }
+    // Layer id's bias (zeros without one) with a folded Scale's shift, and
+    // in mul the Scale's factors, which the weights take when they load.
+    std::vector<float> folded_bias(int id, std::vector<float> &mul) const {
+        const Op &o = ops[id];
+        std::vector<float> b(static_cast<size_t>(o.nout), 0.f);
+        if (o.bias) b = floats(layers->at(id).params.blobs[1]);
+        if (o.fold_scale) {
+            const Op &sc = ops[o.fold_scale];
+            mul = sc.mul;
+            for (int i = 0; i < o.nout; ++i) b[i] = b[i] * sc.mul[i] + (sc.add.empty() ? 0.f : sc.add[i]);
+        }
+        return b;
+    }
     template <typename PD>
     void weighted(int id, int src, const PD &pd, const md_t &user, std::unordered_map<int, dn::memory> args) {
         const Op &o = ops[id];
@@ -751,16 +764,7 @@ struct Net::Impl {
         args[DNNL_ARG_DST] = vals[dst].mem;
         args[DNNL_ARG_WEIGHTS] = dn::memory(pd.weights_desc(), eng, DNNL_MEMORY_NONE);
         std::vector<float> mul;
-        if (o.bias || o.fold_scale) {
-            std::vector<float> b(o.nout, 0.f);
-            if (o.bias) b = floats(layers->at(id).params.blobs[1]);
-            if (o.fold_scale) {
-                const Op &sc = ops[o.fold_scale];
-                mul = sc.mul;
-                for (int i = 0; i < o.nout; ++i) b[i] = b[i] * sc.mul[i] + (sc.add.empty() ? 0.f : sc.add[i]);
-            }
-            args[DNNL_ARG_BIAS] = constant(std::move(b), pd.bias_desc());
-        }
+        if (o.bias || o.fold_scale) args[DNNL_ARG_BIAS] = constant(folded_bias(id, mul), pd.bias_desc());
         weights.push_back({static_cast<int>(steps.size()), DNNL_ARG_WEIGHTS, id, user, pd.weights_desc(), std::move(mul)});
         step(pd, std::move(args), {s, dst});
         produce(o, id, dst);
@@ -830,13 +834,7 @@ struct Net::Impl {
             }
         }
         const int s = as_plain(val_of[in_layer]), dst = value(o.shape, plain(o.shape));
-        std::vector<float> bias(n, 0.f), mul;
-        if (o.bias) bias = floats(layers->at(id).params.blobs[1]);
-        if (o.fold_scale) {
-            const Op &sc = ops[o.fold_scale];
-            mul = sc.mul;
-            for (size_t i = 0; i < n; ++i) bias[i] = bias[i] * sc.mul[i] + (sc.add.empty() ? 0.f : sc.add[i]);
-        }
+        std::vector<float> mul, bias = folded_bias(id, mul);
         // Logical dims (O, C, H, W) or (O, K), physically inputs outer.
         const md_t want(wd, f32, wd.size() == 4 ? tag::bcda : tag::ba);
         const int at = static_cast<int>(steps.size());
@@ -896,6 +894,7 @@ void Net::Impl::build(int id) {
                                                  {o.sh, o.sw}, {o.dh - 1, o.dw - 1}, {pt, pl}, {pb, pr});
         };
         const bool keras = !layers->at(id).channels_last.empty();
+        const tag user = keras ? tag::ohwi : tag::oihw;  // the layout a plain (ungrouped) kernel arrives in
         // A convolution whose kernel covers its whole unpadded input (VGG's
         // fc6: 7x7 over 7x7) is a matrix-vector product, bound by reading its
         // weights; oneDNN's inner product streams them faster than its
@@ -903,12 +902,12 @@ void Net::Impl::build(int id) {
         // threads). Its (N, O) result is the layer's (N, O, 1, 1), byte for byte.
         if (g == 1 && pt == 0 && pb == 0 && pl == 0 && pr == 0 && o.dh == 1 && o.dw == 1 && o.sh == 1 && o.sw == 1 &&
             o.kh == ishape[2] && o.kw == ishape[3] && o.shape[2] == 1 && o.shape[3] == 1) {
-            if (sparse_rows(id, src, ishape, wd, keras ? tag::ohwi : tag::oihw)) break;
+            if (sparse_rows(id, src, ishape, wd, user)) break;
             dn::inner_product_forward::desc ipd(fwd, md_t(to_dims(ishape), f32, tag::any), md_t(wd, f32, tag::any),
                                                 bias ? md_t({o.nout}, f32, tag::a) : md_t(), md_t({ishape[0], o.nout}, f32, tag::ab));
             std::unordered_map<int, dn::memory> args;
             auto pd = with_chain(o, o.nout, args, [&](const dn::primitive_attr &a) { return dn::inner_product_forward::primitive_desc(ipd, a, eng); });
-            weighted(id, val_of[src], pd, md_t(wd, f32, keras ? tag::ohwi : tag::oihw), std::move(args));
+            weighted(id, val_of[src], pd, md_t(wd, f32, user), std::move(args));
             produce(o, id, view(val_of[id], o.shape, md_t(to_dims(o.shape), f32, tag::nchw)));
             break;
         }
@@ -929,8 +928,7 @@ void Net::Impl::build(int id) {
             return dn::convolution_forward::primitive_desc(d, a, eng);
         });
         winograd += std::string(pd.impl_info_str()).find("wino") != std::string::npos;
-        weighted(id, val_of[src], pd, md_t(wd, f32, g == 1 ? (keras ? tag::ohwi : tag::oihw) : (keras ? tag::gohwi : tag::goihw)),
-                 std::move(args));
+        weighted(id, val_of[src], pd, md_t(wd, f32, g == 1 ? user : (keras ? tag::gohwi : tag::goihw)), std::move(args));
         break;
     }
     case Kind::IP: {

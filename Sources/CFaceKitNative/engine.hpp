@@ -68,12 +68,12 @@ private:
     std::unique_ptr<Impl> impl;
 };
 
-// Threads each forward pass may use; <= 0: all cores.
 // A saved plan that no longer matches (another CPU, another oneDNN).
 struct Stale : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// Threads each forward pass may use; <= 0: all cores.
 void set_threads(int threads);
 
 }  // namespace fk::engine

@@ -9,15 +9,12 @@
 #include <opencv2/dnn.hpp>
 
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <cstdlib>
 #include <sstream>
 

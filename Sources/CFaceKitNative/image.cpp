@@ -156,27 +156,6 @@ Probe checked_probe(const uint8_t *data, size_t length, int64_t max_pixels) {
     return p;
 }
 
-// Zeroed memory from an anonymous mapping: pages never written stay the
-// kernel's zero page, so an unused border costs no memory.
-struct Mapping {
-    void *base = nullptr;
-    size_t length = 0;
-    explicit Mapping(size_t bytes) : length(std::max<size_t>(bytes, 1)) {
-        base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (base == MAP_FAILED) throw fk::Failure(FK_ERR_TOO_LARGE, "cannot map memory for the padded image");
-        // Huge pages: the resize before detection reads the whole zero
-        // border, and with 4 KiB pages every page of it took a fault of its
-        // own (the zero page) and every written page another. Indexing the
-        // 64 dataset images: ~240k page faults -> ~49k, 1.31 s -> 1.19 s.
-        // Only a hint; where transparent huge pages are off, nothing changes.
-        madvise(base, length, MADV_HUGEPAGE);
-    }
-    Mapping(const Mapping &) = delete;
-    Mapping &operator=(const Mapping &) = delete;
-    ~Mapping() { munmap(base, length); }
-    uint8_t *bytes() const { return static_cast<uint8_t *>(base); }
-};
-
 // The canvas' own mapping: padded images up to this size (about 5 MP
 // before padding) reuse it; larger ones take a mapping of their own, freed
 // with the image, so one huge photo does not pin its memory for the rest of
@@ -186,8 +165,21 @@ constexpr size_t kCanvasBytes = size_t(64) << 20;
 
 }  // namespace
 
+fk::ZeroMapping::ZeroMapping(size_t bytes) : length(std::max<size_t>(bytes, 1)) {
+    base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) throw Failure(FK_ERR_TOO_LARGE, "cannot map memory for the padded image");
+    // Huge pages: the resize before detection reads the whole zero border,
+    // and with 4 KiB pages every page of it took a fault of its own (the
+    // zero page) and every written page another. Indexing the 64 dataset
+    // images: ~240k page faults -> ~49k, 1.31 s -> 1.19 s. Only a hint;
+    // where transparent huge pages are off, nothing changes.
+    madvise(base, length, MADV_HUGEPAGE);
+}
+
+fk::ZeroMapping::~ZeroMapping() { munmap(base, length); }
+
 struct fk_canvas {
-    std::shared_ptr<Mapping> mapping;
+    std::shared_ptr<fk::ZeroMapping> mapping;
     // The interior the last image wrote: zeroed again before the next image
     // is placed, unless that one covers exactly the same bytes.
     size_t dirty_offset = 0, dirty_step = 0, dirty_row_bytes = 0;
@@ -202,15 +194,15 @@ struct fk_canvas {
         const int prows = rows + 2 * pad_y, pcols = cols + 2 * pad_x;
         const size_t step = size_t(pcols) * 3, length = step * size_t(prows);
         const size_t offset = size_t(pad_y) * step + size_t(pad_x) * 3, row_bytes = size_t(cols) * 3;
-        std::shared_ptr<Mapping> memory;
+        std::shared_ptr<fk::ZeroMapping> memory;
         if (length > kCanvasBytes) {
-            memory = std::make_shared<Mapping>(length);
+            memory = std::make_shared<fk::ZeroMapping>(length);
         } else {
             // Still held by an image decoded earlier (a caller keeping it):
             // that image keeps this mapping, the canvas takes a new one.
             if (mapping && mapping.use_count() > 1) mapping.reset();
             if (!mapping) {
-                mapping = std::make_shared<Mapping>(kCanvasBytes);
+                mapping = std::make_shared<fk::ZeroMapping>(kCanvasBytes);
                 dirty_rows = 0;
             }
             // Pairs with the release in the last holder's reference drop:

@@ -13,15 +13,13 @@
 
 struct fk_image {
     cv::Mat mat;  // CV_8UC3, BGR
-    // Set when mat lives in an anonymous mapping (see fk_image_pad): pages
-    // never written stay the kernel's shared zero page and cost no memory.
-    void *mapping = nullptr;
-    size_t mapping_length = 0;
     // Set when the image was decoded into a canvas (fk_image_decode_padded):
     // mat is the interior of `padded`, whose border (pad_y rows above and
-    // below, pad_x columns left and right) is zero; `keep` holds the memory.
+    // below, pad_x columns left and right) is zero.
     cv::Mat padded;
     int32_t pad_y = 0, pad_x = 0;
+    // The memory mat lies in when it is not mat's own: a canvas's or
+    // fk_image_pad_zero's fk::ZeroMapping.
     std::shared_ptr<void> keep;
     // Set on a crop computed only where fk_preprocess_fit reads it for these
     // (width, height) targets (see fk_align_deepface): zero elsewhere, so
@@ -30,7 +28,6 @@ struct fk_image {
     fk_image() = default;
     fk_image(const fk_image &) = delete;
     fk_image &operator=(const fk_image &) = delete;
-    ~fk_image();
 };
 
 namespace fk {
@@ -41,6 +38,19 @@ struct Failure : std::exception {
     std::string message;
     Failure(fk_status s, std::string m) : status(s), message(std::move(m)) {}
     const char *what() const noexcept override { return message.c_str(); }
+};
+
+// Zeroed memory from an anonymous mapping, with huge pages asked for: pages
+// never written stay the kernel's zero page, so an unused border costs no
+// memory. Defined in image.cpp.
+struct ZeroMapping {
+    void *base = nullptr;
+    size_t length = 0;
+    explicit ZeroMapping(size_t bytes);
+    ~ZeroMapping();
+    ZeroMapping(const ZeroMapping &) = delete;
+    ZeroMapping &operator=(const ZeroMapping &) = delete;
+    uint8_t *bytes() const { return static_cast<uint8_t *>(base); }
 };
 
 // An image's pixels, for any use but fk_preprocess_fit: refused on a crop

@@ -169,9 +169,6 @@ extension Models {
                 }
                 let (engine, first) = try load()
                 let second = try secondLoad()
-                // The first load just wrote the plan (VGG-Face's is 651 MB):
-                // its writeback would otherwise run during the timing.
-                sync()
                 let options = DetectionOptions(detector: .skip, enforceDetection: false)
                 let timed = try engine.timeEmbedding(ImageSource(argument: image), model: info.name, options: options, runs: runs)
                 let sorted = timed.seconds.sorted()
