@@ -355,8 +355,11 @@ public final class PostgresVectorStore: VectorStore {
             let sid = try signatureID(signature, connection)
             for update in updates {
                 let e = update.entry
-                try connection.query("DELETE FROM face WHERE signature_id = $1 AND source_path = $2", [String(sid), e.path])
-                _ = try insert(update.records, signatureID: sid, dimensions: signature.dimensions, connection)
+                // The file's ledger row first: its row lock makes a second
+                // process committing the same file wait here until this
+                // transaction ends, so that its DELETE below then sees (and
+                // replaces) these faces. Deleting first, two racing runs each
+                // deleted nothing and both inserted (a file with its faces twice).
                 // mtime travels as text with every digit, so it compares equal on the next run.
                 try connection.query("""
                     INSERT INTO indexed_file (signature_id, path, size, mtime, sha256, status, message, faces)
@@ -365,6 +368,8 @@ public final class PostgresVectorStore: VectorStore {
                       sha256 = EXCLUDED.sha256, status = EXCLUDED.status, message = EXCLUDED.message, faces = EXCLUDED.faces
                     """, [String(sid), e.path, String(e.size), "\(e.mtime)", e.sha256, update.status.rawValue, update.message,
                           String(update.records.count)])
+                try connection.query("DELETE FROM face WHERE signature_id = $1 AND source_path = $2", [String(sid), e.path])
+                _ = try insert(update.records, signatureID: sid, dimensions: signature.dimensions, connection)
             }
         }
     }
