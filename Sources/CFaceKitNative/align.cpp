@@ -6,6 +6,7 @@
 // with every pixel of the crop.
 #include "internal.hpp"
 
+#include <cfloat>
 #include <cmath>
 #include <numeric>
 #include <opencv2/imgproc.hpp>
@@ -218,24 +219,97 @@ cv::Mat rotated_box_reference(const cv::Mat &sub, double angle, int y1, int y2, 
     return slice(out, x1, 0, x2, out.rows);
 }
 
-// src / 255 in float64, as deepface divides the whole crop before resizing
-// it, but only in the rows the resize to `nh` rows will read (resize_taps).
-// A crop is often far larger than the 112 rows a model takes, and converting
-// all of it wrote 24 bytes per pixel (24 MB for a 1000 x 1000 face) to read a
-// tenth. Each element is converted alone (x * (1/255), no offset), so
-// converting some rows gives those rows' values exactly.
-cv::Mat unit_rows_for_resize(const cv::Mat &src, int nh) {
-    const std::vector<uint8_t> need = resize_taps(src.rows, nh);
-    if (need.empty()) {
-        cv::Mat f;
-        src.convertTo(f, CV_64FC3, 1.0 / 255.0);
-        return f;
+// resize(src / 255 in float64, (nw, nh)), as deepface divides the whole crop
+// before resizing it, computed straight from the bytes: converting the crop
+// first wrote 24 bytes per pixel (24 MB for a 1000 x 1000 face, fresh memory
+// each time) to read a tenth of it. This is OpenCV 4.6's linear resize for
+// doubles (cv::resize -> resizeGeneric_ with HResizeLinear and VResizeLinear,
+// float coefficients, no vector code for 64F), step by step: the same
+// offsets, the same float weights, the same products and sums in the same
+// order, so the same doubles. Each source element is x * (1/255) on its own,
+// as convertTo gives it. Returns an empty Mat where OpenCV would take another
+// path (an exact 2x shrink becomes an area resize); the caller converts then.
+// A test compares this with convertTo + cv::resize on random crops.
+#if defined(__clang__)
+#pragma clang fp contract(off)  // OpenCV's generic code is built without FMA
+#endif
+cv::Mat unit_resize(const cv::Mat &src, int nw, int nh) {
+    const int sw = src.cols, sh = src.rows, cn = 3;
+    const double inv_scale_x = double(nw) / sw, inv_scale_y = double(nh) / sh;
+    const double scale_x = 1. / inv_scale_x, scale_y = 1. / inv_scale_y;
+    const int iscale_x = cv::saturate_cast<int>(scale_x), iscale_y = cv::saturate_cast<int>(scale_y);
+    const bool is_area_fast = std::abs(scale_x - iscale_x) < DBL_EPSILON && std::abs(scale_y - iscale_y) < DBL_EPSILON;
+    if (is_area_fast && iscale_x == 2 && iscale_y == 2) return cv::Mat();
+
+    double unit[256];
+    for (int v = 0; v < 256; ++v) unit[v] = double(v) * (1.0 / 255.0);
+
+    // Columns: element offsets of the left tap and the two weights, in
+    // channel-interleaved order, and xmax, from where OpenCV copies the left
+    // tap alone (weight 1, no product).
+    const int width = nw * cn;
+    std::vector<int> xofs(static_cast<size_t>(width));
+    std::vector<float> alpha(size_t(width) * 2);
+    int xmax = nw;
+    for (int dx = 0; dx < nw; ++dx) {
+        float fx = float((dx + 0.5) * scale_x - 0.5);
+        int sx = cvFloor(fx);
+        fx -= float(sx);
+        if (sx < 0) fx = 0, sx = 0;
+        if (sx + 1 >= sw) {
+            xmax = std::min(xmax, dx);
+            if (sx >= sw - 1) fx = 0, sx = sw - 1;
+        }
+        for (int k = 0; k < cn; ++k) {
+            xofs[size_t(dx * cn + k)] = sx * cn + k;
+            alpha[size_t((dx * cn + k) * 2)] = 1.f - fx;
+            alpha[size_t((dx * cn + k) * 2 + 1)] = fx;
+        }
     }
-    cv::Mat f(src.rows, src.cols, CV_64FC3);  // rows never read stay unwritten
-    for (int r = 0; r < src.rows; ++r)
-        if (need[size_t(r)]) src.row(r).convertTo(f.row(r), CV_64FC3, 1.0 / 255.0);
-    return f;
+    xmax *= cn;
+
+    // One source row through the horizontal pass, kept while the next output
+    // row reads it too.
+    std::vector<double> rows[2] = {std::vector<double>(size_t(width)), std::vector<double>(size_t(width))};
+    int row_of[2] = {-1, -1};
+    auto horizontal = [&](int sy, std::vector<double> &out) {
+        const uint8_t *S = src.ptr<uint8_t>(sy);
+        int dx = 0;
+        for (; dx < xmax; ++dx) {
+            const int sx = xofs[size_t(dx)];
+            const double a0 = alpha[size_t(dx * 2)], a1 = alpha[size_t(dx * 2 + 1)];
+            out[size_t(dx)] = unit[S[sx]] * a0 + unit[S[sx + cn]] * a1;
+        }
+        for (; dx < width; ++dx) out[size_t(dx)] = unit[S[xofs[size_t(dx)]]];
+    };
+    // Source rows only move down, so the slot to reuse is the one not
+    // holding `keep` (the other tap of the same output row).
+    auto source_row = [&](int sy, int keep) -> const std::vector<double> & {
+        for (int k = 0; k < 2; ++k)
+            if (row_of[k] == sy) return rows[k];
+        const int k = row_of[0] == keep ? 1 : 0;
+        horizontal(sy, rows[k]);
+        row_of[k] = sy;
+        return rows[k];
+    };
+
+    cv::Mat out(nh, nw, CV_64FC3);
+    for (int dy = 0; dy < nh; ++dy) {
+        float fy = float((dy + 0.5) * scale_y - 0.5);
+        const int sy = cvFloor(fy);
+        fy -= float(sy);
+        const double b0 = 1.f - fy, b1 = fy;
+        const int y0 = std::clamp(sy, 0, sh - 1), y1 = std::clamp(sy + 1, 0, sh - 1);
+        const std::vector<double> &S0 = source_row(y0, -2);
+        const std::vector<double> &S1 = source_row(y1, y0);
+        double *D = out.ptr<double>(dy);
+        for (int x = 0; x < width; ++x) D[x] = S0[size_t(x)] * b0 + S1[size_t(x)] * b1;
+    }
+    return out;
 }
+#if defined(__clang__)
+#pragma clang fp contract(on)
+#endif
 
 // Least-squares similarity transform (Umeyama) from src to dst points.
 cv::Mat similarity(const std::vector<cv::Point2d> &src, const std::vector<cv::Point2d> &dst) {
@@ -347,14 +421,18 @@ fk_status fk_preprocess_fit(const fk_image *face, int32_t tw, int32_t th, int32_
         // instead and divides afterwards, in float32 (from_bytes).
         double factor = std::min(double(th) / src.rows, double(tw) / src.cols);
         int nw = int(src.cols * factor), nh = int(src.rows * factor);
-        cv::Mat f;
-        if (from_bytes == 1) f = src;
-        else if (from_bytes == 2) src.convertTo(f, CV_64FC3, 1.0 / 255.0);  // the reference, for tests
-        else f = unit_rows_for_resize(src, nh);
-        int depth = f.depth();
+        const int depth = from_bytes == 1 ? src.depth() : CV_64F;
         cv::Mat resized;
-        if (nw > 0 && nh > 0) cv::resize(f, resized, cv::Size(nw, nh));
-        else resized = cv::Mat::zeros(std::max(nh, 0), std::max(nw, 0), CV_MAKETYPE(depth, 3));
+        if (nw > 0 && nh > 0) {
+            if (from_bytes == 0) resized = unit_resize(src, nw, nh);
+            if (resized.empty()) {
+                cv::Mat f = src;
+                if (from_bytes != 1) src.convertTo(f, CV_64FC3, 1.0 / 255.0);
+                cv::resize(f, resized, cv::Size(nw, nh));
+            }
+        } else {
+            resized = cv::Mat::zeros(std::max(nh, 0), std::max(nw, 0), CV_MAKETYPE(depth, 3));
+        }
         int d0 = th - resized.rows, d1 = tw - resized.cols;
         cv::Mat padded;
         if (resized.empty()) padded = cv::Mat::zeros(th, tw, CV_MAKETYPE(depth, 3));

@@ -69,10 +69,12 @@ final class DecodeCanvasTests: XCTestCase {
         XCTAssertEqual(try image.bgrBytes(), before)
     }
 
-    func testFittingConvertsOnlyWhatTheResizeReadsWithTheSameFloats() throws {
+    func testFittingStraightFromTheBytesGivesTheFloatsOfConvertingTheWholeCropFirst() throws {
         var generator = SystemRandomNumberGenerator()
         let sizes = [(112, 112), (336, 336), (337, 200), (1000, 700), (700, 1000), (999, 333), (450, 451), (2000, 1500),
-                     (113, 400), (400, 113), (224, 224), (3, 500), (500, 3)]
+                     (113, 400), (400, 113), (224, 224), (3, 500), (500, 3),
+                     // Enlarged (taps clamped at both ends), barely changed, one pixel.
+                     (50, 50), (99, 120), (120, 99), (111, 113), (5, 200), (2, 3), (1, 1)]
         let targets = [(112, 112), (224, 224), (152, 152), (47, 55)]
         for (h, w) in sizes {
             let bytes = (0..<(w * h * 3)).map { _ in UInt8.random(in: 0...255, using: &generator) }
