@@ -156,12 +156,20 @@ Probe checked_probe(const uint8_t *data, size_t length, int64_t max_pixels) {
     return p;
 }
 
-// The canvas' own mapping: padded images up to this size (about 5 MP
-// before padding) reuse it; larger ones take a mapping of their own, freed
-// with the image, so one huge photo does not pin its memory for the rest of
-// the run. Only pages written (interiors) or read (the resize of the border
-// before detection, as the zero page) ever become resident.
-constexpr size_t kCanvasBytes = size_t(64) << 20;
+// The canvas' own mapping. Every image's interior starts at the same byte,
+// kInteriorAt: the pages images write (their interior rows, at the padded
+// row step) are then the same pages from one image to the next, so the
+// kernel faults in and zeroes each page once per lane, however the images'
+// shapes vary. The borders around are only read (as the zero page, apart
+// from what an earlier, larger interior wrote and the canvas cleared).
+// Images whose interior rows span more than kCanvasSpan bytes (6 bytes a
+// pixel at the padded row step: about 11 MP) take a mapping of their own,
+// freed with the image, so one huge photo does not pin its memory for the
+// rest of the run. Beyond the span, the mapping is address space only: the
+// borders of the largest images it takes.
+constexpr size_t kCanvasSpan = size_t(96) << 20;
+constexpr size_t kInteriorAt = size_t(96) << 20;
+constexpr size_t kCanvasBytes = kInteriorAt + 2 * kCanvasSpan;
 
 }  // namespace
 
@@ -180,9 +188,10 @@ fk::ZeroMapping::~ZeroMapping() { munmap(base, length); }
 
 struct fk_canvas {
     std::shared_ptr<fk::ZeroMapping> mapping;
-    // The interior the last image wrote: zeroed again before the next image
-    // is placed, unless that one covers exactly the same bytes.
-    size_t dirty_offset = 0, dirty_step = 0, dirty_row_bytes = 0;
+    // The interior the last image wrote (from kInteriorAt): zeroed again
+    // before the next image is placed, unless that one covers exactly the
+    // same bytes.
+    size_t dirty_step = 0, dirty_row_bytes = 0;
     int dirty_rows = 0;
 
     // A zero-bordered canvas for an image of rows x cols, deepface's borders
@@ -194,9 +203,12 @@ struct fk_canvas {
         const int prows = rows + 2 * pad_y, pcols = cols + 2 * pad_x;
         const size_t step = size_t(pcols) * 3, length = step * size_t(prows);
         const size_t offset = size_t(pad_y) * step + size_t(pad_x) * 3, row_bytes = size_t(cols) * 3;
+        const size_t span = size_t(rows) * step, after = length - offset;
         std::shared_ptr<fk::ZeroMapping> memory;
-        if (length > kCanvasBytes) {
+        uint8_t *origin = nullptr;  // the padded image's first byte
+        if (span > kCanvasSpan || offset > kInteriorAt || after > kCanvasBytes - kInteriorAt) {
             memory = std::make_shared<fk::ZeroMapping>(length);
+            origin = memory->bytes();
         } else {
             // Still held by an image decoded earlier (a caller keeping it):
             // that image keeps this mapping, the canvas takes a new one.
@@ -208,21 +220,21 @@ struct fk_canvas {
             // Pairs with the release in the last holder's reference drop:
             // its reads of the old pixels happen before they are cleared.
             std::atomic_thread_fence(std::memory_order_acquire);
-            const bool same = offset == dirty_offset && step == dirty_step && row_bytes == dirty_row_bytes &&
-                              rows == dirty_rows;
+            uint8_t *interior = mapping->bytes() + kInteriorAt;
+            const bool same = step == dirty_step && row_bytes == dirty_row_bytes && rows == dirty_rows;
             if (!same)
                 for (int r = 0; r < dirty_rows; ++r)
-                    std::memset(mapping->bytes() + dirty_offset + size_t(r) * dirty_step, 0, dirty_row_bytes);
+                    std::memset(interior + size_t(r) * dirty_step, 0, dirty_row_bytes);
             // Recorded before any pixel is written, so that a decode failing
             // half-way is cleared too.
-            dirty_offset = offset;
             dirty_step = step;
             dirty_row_bytes = row_bytes;
             dirty_rows = rows;
             memory = mapping;
+            origin = interior - offset;
         }
-        out.padded = cv::Mat(prows, pcols, CV_8UC3, memory->bytes(), step);
-        out.mat = cv::Mat(rows, cols, CV_8UC3, memory->bytes() + offset, step);
+        out.padded = cv::Mat(prows, pcols, CV_8UC3, origin, step);
+        out.mat = cv::Mat(rows, cols, CV_8UC3, origin + offset, step);
         out.pad_y = pad_y;
         out.pad_x = pad_x;
         out.keep = std::move(memory);

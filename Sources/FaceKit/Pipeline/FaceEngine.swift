@@ -181,16 +181,20 @@ public final class FaceEngine: Sendable {
     /// Detects the faces of one image once and embeds each with every model given.
     public func embed(_ source: ImageSource, models: [RecognitionModelInfo], options: DetectionOptions,
                       fitFromBytes: Bool = false) throws -> ImageEmbeddings {
-        try embed(source, loaded: { try decodeForEmbedding($0, options: options) }, models: models, options: options,
-                  fitFromBytes: fitFromBytes)
-    }
-
-    /// The image as embed decodes it: into a canvas when detection will pad it.
-    private func decodeForEmbedding(_ source: ImageSource, options: DetectionOptions) throws -> Image {
         // Detection with alignment pads the image first (deepface's border):
         // decoded into a canvas, it already sits inside that border.
-        guard options.detector != .skip && options.align else { return try loadImage(source) }
-        return try canvases.with { try loader.load(source, into: $0) }
+        guard options.detector != .skip && options.align else {
+            return try embed(source, loaded: loadImage, models: models, options: options, fitFromBytes: fitFromBytes)
+        }
+        // The canvas stays checked out until the image is done with: handed
+        // back right after decoding, another lane took it while the image
+        // still lived in it, and the native side had to map fresh memory
+        // (36 new 64 MB mappings, faulted in and zeroed by the kernel, for
+        // the 64 dataset images on two lanes).
+        return try canvases.with { canvas in
+            try embed(source, loaded: { try loader.load($0, into: canvas) }, models: models, options: options,
+                      fitFromBytes: fitFromBytes)
+        }
     }
 
     private func embed(_ source: ImageSource, loaded load: (ImageSource) throws -> Image,
