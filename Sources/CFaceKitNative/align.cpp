@@ -87,19 +87,30 @@ cv::Mat rotation_rows_matrix(const cv::Mat &sub, double angle, int y1) {
     return M;
 }
 
-// The source indices OpenCV 4.6's linear resize (resizeGeneric_) reads along
-// one axis from `src` to `dst` samples: for output i, clip(s) and clip(s + 1),
-// s = floor(float((i + 0.5) * scale - 0.5)), scale = 1 / (dst / src); one
-// index of slack on each side covers any rounding apart. Only from 3x down:
-// a 2x shrink becomes an area resize, which reads everything (empty = all).
+// Whether OpenCV 4.6's cv::resize turns a linear resize from sw x sh to
+// nw x nh into an area resize: an exact 2x shrink on both axes.
+bool area_resize(int sw, int sh, int nw, int nh) {
+    const double scale_x = 1. / (double(nw) / sw), scale_y = 1. / (double(nh) / sh);
+    const int iscale_x = cv::saturate_cast<int>(scale_x), iscale_y = cv::saturate_cast<int>(scale_y);
+    return std::abs(scale_x - iscale_x) < DBL_EPSILON && std::abs(scale_y - iscale_y) < DBL_EPSILON && iscale_x == 2 &&
+           iscale_y == 2;
+}
+
+// The left (upper) tap of output i of OpenCV 4.6's linear resize along one
+// axis, before clamping: floor(float((i + 0.5) * scale - 0.5)).
+inline int linear_tap(int i, double scale) { return cvFloor(float((i + 0.5) * scale - 0.5)); }
+
+// The source indices a linear resize from `src` to `dst` samples reads along
+// one axis (unit_resize below, which is OpenCV's): for output i the tap
+// s = linear_tap(i) clamped into the source and the one after it (also
+// clamped), read even where its weight is 0.
 std::vector<uint8_t> resize_taps(int src, int dst) {
-    std::vector<uint8_t> need;
-    if (dst <= 0 || src < 3 * dst) return need;
-    need.assign(size_t(src), 0);
+    std::vector<uint8_t> need(size_t(src), 0);
     const double scale = 1. / (double(dst) / src);
     for (int i = 0; i < dst; ++i) {
-        const int s = cvFloor(float((i + 0.5) * scale - 0.5));
-        for (int k = s - 1; k <= s + 2; ++k) need[size_t(std::clamp(k, 0, src - 1))] = 1;
+        const int a = std::clamp(linear_tap(i, scale), 0, src - 1);
+        need[size_t(a)] = 1;
+        need[size_t(std::min(a + 1, src - 1))] = 1;
     }
     return need;
 }
@@ -120,11 +131,11 @@ FitReads fit_reads(int rows, int cols, const int32_t *fits, int count) {
         const double factor = std::min(double(th) / rows, double(tw) / cols);
         const int nw = int(cols * factor), nh = int(rows * factor);
         if (nw <= 0 || nh <= 0) continue;  // nothing read: a black target
-        const auto tr = resize_taps(rows, nh), tc = resize_taps(cols, nw);
-        if (tr.empty() || tc.empty()) {
+        if (area_resize(cols, rows, nw, nh)) {  // reads every pixel
             r.all = true;
             return r;
         }
+        const auto tr = resize_taps(rows, nh), tc = resize_taps(cols, nw);
         for (int k = 0; k < rows; ++k) row_mask[size_t(k)] |= tr[size_t(k)];
         for (int k = 0; k < cols; ++k) col_mask[size_t(k)] |= tc[size_t(k)];
     }
@@ -235,11 +246,8 @@ cv::Mat rotated_box_reference(const cv::Mat &sub, double angle, int y1, int y2, 
 #endif
 cv::Mat unit_resize(const cv::Mat &src, int nw, int nh) {
     const int sw = src.cols, sh = src.rows, cn = 3;
-    const double inv_scale_x = double(nw) / sw, inv_scale_y = double(nh) / sh;
-    const double scale_x = 1. / inv_scale_x, scale_y = 1. / inv_scale_y;
-    const int iscale_x = cv::saturate_cast<int>(scale_x), iscale_y = cv::saturate_cast<int>(scale_y);
-    const bool is_area_fast = std::abs(scale_x - iscale_x) < DBL_EPSILON && std::abs(scale_y - iscale_y) < DBL_EPSILON;
-    if (is_area_fast && iscale_x == 2 && iscale_y == 2) return cv::Mat();
+    if (area_resize(sw, sh, nw, nh)) return cv::Mat();
+    const double scale_x = 1. / (double(nw) / sw), scale_y = 1. / (double(nh) / sh);
 
     double unit[256];
     for (int v = 0; v < 256; ++v) unit[v] = double(v) * (1.0 / 255.0);
@@ -253,7 +261,7 @@ cv::Mat unit_resize(const cv::Mat &src, int nw, int nh) {
     int xmax = nw;
     for (int dx = 0; dx < nw; ++dx) {
         float fx = float((dx + 0.5) * scale_x - 0.5);
-        int sx = cvFloor(fx);
+        int sx = linear_tap(dx, scale_x);
         fx -= float(sx);
         if (sx < 0) fx = 0, sx = 0;
         if (sx + 1 >= sw) {
@@ -296,7 +304,7 @@ cv::Mat unit_resize(const cv::Mat &src, int nw, int nh) {
     cv::Mat out(nh, nw, CV_64FC3);
     for (int dy = 0; dy < nh; ++dy) {
         float fy = float((dy + 0.5) * scale_y - 0.5);
-        const int sy = cvFloor(fy);
+        const int sy = linear_tap(dy, scale_y);
         fy -= float(sy);
         const double b0 = 1.f - fy, b1 = fy;
         const int y0 = std::clamp(sy, 0, sh - 1), y1 = std::clamp(sy + 1, 0, sh - 1);
