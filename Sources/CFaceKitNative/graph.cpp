@@ -197,6 +197,7 @@ struct fk_graph {
     int32_t input_is_nhwc = 0;  // the ONNX translator's answer, kept in a plan
     // A saved plan's mapping: the net reads its weights there, so it goes after the net.
     std::shared_ptr<fk::plan::Mapping> plan;
+    std::string plan_path;  // for messages
     std::unique_ptr<fk::engine::Net> onednn;
     std::vector<std::string> names{"input"};  // by id; 0 is the input
     std::vector<std::vector<int>> expected{{}};
@@ -537,91 +538,111 @@ fk_status fk_graph_set_plan_output(fk_graph *graph, const char *path, int32_t in
     });
 }
 
+}  // extern "C"
+
+// A graph from a plan's mapping (its weights stay there, read in place).
+static void open_plan(std::shared_ptr<fk::plan::Mapping> map, const std::string &name, fk_graph **out,
+                      int32_t *input_is_nhwc) {
+    const char *path = name.c_str();
+    const char *base = map->bytes();
+    auto corrupt = [&](const std::string &what) { return fk::Failure(FK_ERR_MODEL_LOAD, std::string("corrupt plan ") + path + " (" + what + ")"); };
+    if (std::memcmp(base, fk::plan::kMagic, 8) != 0) throw corrupt("not a FaceKit plan of this version");
+    uint64_t head_len, data_offset, file_size;
+    std::memcpy(&head_len, base + 8, 8);
+    std::memcpy(&data_offset, base + 16, 8);
+    std::memcpy(&file_size, base + 24, 8);
+    if (file_size != map->size || head_len > map->size || 32 + head_len > data_offset || data_offset > map->size)
+        throw corrupt("sizes");
+    const char *data = base + data_offset;
+    const uint64_t data_size = map->size - data_offset;
+    fk::plan::Reader r{base + 32, base + 32 + head_len};
+    auto g = std::make_unique<fk_graph>();
+    g->engine_choice = "onednn";
+    g->input_is_nhwc = static_cast<int32_t>(r.get<uint32_t>());
+    g->input_shape = r.ints();
+    g->outputs = r.ints();
+    const uint32_t n = r.get<uint32_t>();
+    if (n < 2 || n > 1u << 20 || g->input_shape.size() != 4 || g->outputs.empty()) throw corrupt("graph");
+    for (uint32_t id = 1; id < n; ++id) {
+        fk::engine::Layer l;
+        l.name = r.str();
+        l.type = r.str();
+        l.inputs = r.ints();
+        l.channels_last = r.ints();
+        for (int i : l.inputs)
+            if (i < 0 || static_cast<uint32_t>(i) >= id) throw corrupt("layer inputs");
+        g->expected.push_back(r.ints());
+        l.params.name = l.name;
+        l.params.type = l.type;
+        fk::plan::get_params(r, l.params);
+        const uint32_t blobs = r.get<uint32_t>();
+        for (uint32_t b = 0; b < blobs; ++b) {
+            const std::vector<int> sizes = r.ints();
+            size_t count = 1;
+            for (int d : sizes) {
+                if (d < 0) throw corrupt("blob shape");
+                count *= static_cast<size_t>(d);
+            }
+            if (sizes.empty()) throw corrupt("blob shape");
+            const bool stored = r.get<uint8_t>() != 0;
+            // A weight load_packed replaces: its shape is all the plan
+            // needs, and nothing reads the bytes behind it.
+            const char *at = base;
+            if (stored) {
+                const uint64_t offset = r.get<uint64_t>(), bytes = r.get<uint64_t>();
+                if (bytes != count * sizeof(float) || offset > data_size || bytes > data_size - offset) throw corrupt("blob bounds");
+                at = data + offset;
+            }
+            l.params.blobs.push_back(cv::Mat(static_cast<int>(sizes.size()), sizes.data(), CV_32F, const_cast<char *>(at)));
+        }
+        g->names.push_back(l.name);
+        g->layers.push_back(std::move(l));
+    }
+    for (int o : g->outputs)
+        if (o <= 0 || static_cast<uint32_t>(o) >= n) throw corrupt("outputs");
+    std::vector<fk::engine::Net::Packed> packed(r.get<uint32_t>());
+    for (auto &p : packed) {
+        p.desc = r.str();
+        const uint64_t offset = r.get<uint64_t>();
+        p.size = r.get<uint64_t>();
+        if (offset > data_size || p.size > data_size - offset) throw corrupt("weight bounds");
+        p.data = data + offset;
+    }
+    std::string why;
+    auto net = plan_net(g.get(), why);
+    if (!net) throw fk::Failure(FK_ERR_MODEL_LOAD, "stale plan " + std::string(path) + ": " + why);
+    try {
+        net->load_packed(g->layers, packed);
+    } catch (const fk::engine::Stale &e) {
+        throw fk::Failure(FK_ERR_MODEL_LOAD, "stale plan " + std::string(path) + ": " + e.what());
+    }
+    g->layers.clear();
+    g->plan = std::move(map);
+    if (profiling()) std::fprintf(stderr, "facekit: graph on oneDNN from plan %s: %s\n", path, net->summary().c_str());
+    g->plan_path = name;
+    adopt(g.get(), std::move(net));
+    if (input_is_nhwc) *input_is_nhwc = g->input_is_nhwc;
+    *out = g.release();
+}
+
+extern "C" {
+
 fk_status fk_graph_open_plan(const char *path, fk_graph **out, int32_t *input_is_nhwc, fk_error *error) {
     return fk::guarded(error, FK_ERR_MODEL_LOAD, [&] {
         if (!path || !out) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "fk_graph_open_plan: bad arguments");
         *out = nullptr;
         const char *env = std::getenv("FACEKIT_ENGINE");
         if (env && std::string(env) == "opencv") throw fk::Failure(FK_ERR_UNSUPPORTED, "plans run on oneDNN, and FACEKIT_ENGINE=opencv");
-        auto map = std::make_shared<fk::plan::Mapping>(path);
-        const char *base = map->bytes();
-        auto corrupt = [&](const std::string &what) { return fk::Failure(FK_ERR_MODEL_LOAD, std::string("corrupt plan ") + path + " (" + what + ")"); };
-        if (std::memcmp(base, fk::plan::kMagic, 8) != 0) throw corrupt("not a FaceKit plan of this version");
-        uint64_t head_len, data_offset, file_size;
-        std::memcpy(&head_len, base + 8, 8);
-        std::memcpy(&data_offset, base + 16, 8);
-        std::memcpy(&file_size, base + 24, 8);
-        if (file_size != map->size || head_len > map->size || 32 + head_len > data_offset || data_offset > map->size)
-            throw corrupt("sizes");
-        const char *data = base + data_offset;
-        const uint64_t data_size = map->size - data_offset;
-        fk::plan::Reader r{base + 32, base + 32 + head_len};
-        auto g = std::make_unique<fk_graph>();
-        g->engine_choice = "onednn";
-        g->input_is_nhwc = static_cast<int32_t>(r.get<uint32_t>());
-        g->input_shape = r.ints();
-        g->outputs = r.ints();
-        const uint32_t n = r.get<uint32_t>();
-        if (n < 2 || n > 1u << 20 || g->input_shape.size() != 4 || g->outputs.empty()) throw corrupt("graph");
-        for (uint32_t id = 1; id < n; ++id) {
-            fk::engine::Layer l;
-            l.name = r.str();
-            l.type = r.str();
-            l.inputs = r.ints();
-            l.channels_last = r.ints();
-            for (int i : l.inputs)
-                if (i < 0 || static_cast<uint32_t>(i) >= id) throw corrupt("layer inputs");
-            g->expected.push_back(r.ints());
-            l.params.name = l.name;
-            l.params.type = l.type;
-            fk::plan::get_params(r, l.params);
-            const uint32_t blobs = r.get<uint32_t>();
-            for (uint32_t b = 0; b < blobs; ++b) {
-                const std::vector<int> sizes = r.ints();
-                size_t count = 1;
-                for (int d : sizes) {
-                    if (d < 0) throw corrupt("blob shape");
-                    count *= static_cast<size_t>(d);
-                }
-                if (sizes.empty()) throw corrupt("blob shape");
-                const bool stored = r.get<uint8_t>() != 0;
-                // A weight load_packed replaces: its shape is all the plan
-                // needs, and nothing reads the bytes behind it.
-                const char *at = base;
-                if (stored) {
-                    const uint64_t offset = r.get<uint64_t>(), bytes = r.get<uint64_t>();
-                    if (bytes != count * sizeof(float) || offset > data_size || bytes > data_size - offset) throw corrupt("blob bounds");
-                    at = data + offset;
-                }
-                l.params.blobs.push_back(cv::Mat(static_cast<int>(sizes.size()), sizes.data(), CV_32F, const_cast<char *>(at)));
-            }
-            g->names.push_back(l.name);
-            g->layers.push_back(std::move(l));
-        }
-        for (int o : g->outputs)
-            if (o <= 0 || static_cast<uint32_t>(o) >= n) throw corrupt("outputs");
-        std::vector<fk::engine::Net::Packed> packed(r.get<uint32_t>());
-        for (auto &p : packed) {
-            p.desc = r.str();
-            const uint64_t offset = r.get<uint64_t>();
-            p.size = r.get<uint64_t>();
-            if (offset > data_size || p.size > data_size - offset) throw corrupt("weight bounds");
-            p.data = data + offset;
-        }
-        std::string why;
-        auto net = plan_net(g.get(), why);
-        if (!net) throw fk::Failure(FK_ERR_MODEL_LOAD, "stale plan " + std::string(path) + ": " + why);
-        try {
-            net->load_packed(g->layers, packed);
-        } catch (const fk::engine::Stale &e) {
-            throw fk::Failure(FK_ERR_MODEL_LOAD, "stale plan " + std::string(path) + ": " + e.what());
-        }
-        g->layers.clear();
-        g->plan = std::move(map);
-        if (profiling()) std::fprintf(stderr, "facekit: graph on oneDNN from plan %s: %s\n", path, net->summary().c_str());
-        adopt(g.get(), std::move(net));
-        if (input_is_nhwc) *input_is_nhwc = g->input_is_nhwc;
-        *out = g.release();
+        open_plan(std::make_shared<fk::plan::Mapping>(path), path, out, input_is_nhwc);
+    });
+}
+
+fk_status fk_graph_open_sibling(const fk_graph *like, fk_graph **out, fk_error *error) {
+    return fk::guarded(error, FK_ERR_MODEL_LOAD, [&] {
+        if (!like || !out) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "fk_graph_open_sibling: bad arguments");
+        *out = nullptr;
+        if (!like->plan) throw fk::Failure(FK_ERR_UNSUPPORTED, "the graph was not opened from a plan");
+        open_plan(like->plan, like->plan_path, out, nullptr);
     });
 }
 

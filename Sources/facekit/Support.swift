@@ -38,16 +38,18 @@ struct DetectionFlags: ParsableArguments {
     /// `bulk`: the command streams a folder of images (find, register --from,
     /// reindex); once its models are loaded, image buffers stay in the heap
     /// for the next image (ProcessMemory.keepImageBuffers) and each lane
-    /// decodes into its own reusable canvas.
+    /// decodes into its own reusable canvas and runs its own copy of each
+    /// network.
     func engine(weights: [String: String] = [:], images: Int? = nil, bulk: Bool = false) -> FaceEngine {
         let env = ProcessInfo.processInfo.environment["FACEKIT_MAX_PIXELS"].flatMap(Int.init)
         let loader = ImageLoader(maxPixels: maxPixels ?? env ?? ImageLoader.defaultMaxPixels)
         var loaded: @Sendable () -> Void = {}
         if bulk { loaded = { ProcessMemory.keepImageBuffers() } }
         if let images, images <= 2, ProcessInfo.processInfo.environment["FACEKIT_WORKERS"] == nil {
-            return FaceEngine(loader: loader, workers: 1, weights: weights, keepDecodeCanvases: bulk, modelsLoaded: loaded)
+            return FaceEngine(loader: loader, workers: 1, weights: weights, keepDecodeCanvases: bulk, networksPerLane: bulk,
+                              modelsLoaded: loaded)
         }
-        return FaceEngine(loader: loader, weights: weights, keepDecodeCanvases: bulk, modelsLoaded: loaded)
+        return FaceEngine(loader: loader, weights: weights, keepDecodeCanvases: bulk, networksPerLane: bulk, modelsLoaded: loaded)
     }
 }
 

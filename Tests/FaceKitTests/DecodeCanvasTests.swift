@@ -30,15 +30,16 @@ final class DecodeCanvasTests: XCTestCase {
         }
     }
 
-    /// An engine that keeps its canvases (the bulk commands') embeds a run
-    /// of images exactly as one that takes a fresh canvas for each image,
-    /// and as extraction from the plainly decoded image.
+    /// An engine that keeps its canvases and runs a copy of each network
+    /// per lane (the bulk commands') embeds a run of images exactly as one
+    /// that takes a fresh canvas for each image and shares one copy, and as
+    /// extraction from the plainly decoded image.
     func testAnEngineWithCanvasesEmbedsAsOneWithout() throws {
         let names = ["img4.jpg", "couple.jpg", "img10.jpg", "img1.jpg", "img12.jpg"]
         let sources = try names.map { try Fixtures.image($0) }
         let options = DetectionOptions(detector: .yunet)
         let plain = FaceEngine(workers: 2).embedAll(sources, models: [RecognitionModels.sface], options: options)
-        let canvas = FaceEngine(workers: 2, keepDecodeCanvases: true).embedAll(sources, models: [RecognitionModels.sface], options: options)
+        let canvas = FaceEngine(workers: 2, keepDecodeCanvases: true, networksPerLane: true).embedAll(sources, models: [RecognitionModels.sface], options: options)
         for (i, (name, (a, b))) in zip(names, zip(plain, canvas)).enumerated() {
             let x = try a.get(), y = try b.get()
             let direct = try Fixtures.engine.extractFaces(from: try ImageLoader().load(sources[i]), source: name, options: options)

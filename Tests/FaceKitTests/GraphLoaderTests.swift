@@ -101,6 +101,19 @@ final class GraphLoaderTests: XCTestCase {
         XCTAssertEqual(nhwc, 0)
         fk_graph_free(out)
         XCTAssertEqual(try SFaceRecognizer(path: path, workers: 2, engine: .automatic, plans: plans).embed([input])[0], reference)
+        // A sibling copy (copies per lane) reads the first copy's mapped
+        // weights and computes what a graph translated afresh does; a graph
+        // not opened from a plan has no sibling.
+        let shape = [1, 3, 112, 112]
+        let mappedGraph = try OnnxGraph(path: path, inputShape: shape, plan: plan)
+        let sibling = try XCTUnwrap(OnnxGraph(siblingOf: mappedGraph))
+        let fresh = try OnnxGraph(path: path, inputShape: shape)
+        XCTAssertNil(OnnxGraph(siblingOf: fresh))
+        let sample = input.map { $0 * 255 }
+        let want = try fresh.forward(sample, outputCount: 128)
+        XCTAssertEqual(try sibling.forward(sample, outputCount: 128), want)
+        XCTAssertEqual(try mappedGraph.forward(sample, outputCount: 128), want)
+        XCTAssertGreaterThan(Set(want).count, 100)
         let whole = try Data(contentsOf: URL(fileURLWithPath: plan))
         for damaged in [Data("NOTAPLAN".utf8) + whole.dropFirst(8), whole.prefix(whole.count - 4096)] {
             try damaged.write(to: URL(fileURLWithPath: plan))

@@ -310,6 +310,10 @@ fk_status fk_graph_set_plan_output(fk_graph *graph, const char *path, int32_t in
 // FACEKIT_ENGINE=opencv. The plan must be the one of the model the caller
 // means: it is trusted as to what network it holds.
 fk_status fk_graph_open_plan(const char *path, fk_graph **out, int32_t *input_is_nhwc, fk_error *error);
+// Another copy of a graph opened from a plan, for running side by side: its
+// own activations and primitives, the same mapped weights (one mapping for
+// every copy). FK_ERR_UNSUPPORTED when `like` did not come from a plan.
+fk_status fk_graph_open_sibling(const fk_graph *like, fk_graph **out, fk_error *error);
 // A finished graph's outputs and their shapes (OpenCV's, batch first; a
 // 4-d output is flattened channels last by fk_graph_forward).
 int32_t fk_graph_output_count(const fk_graph *graph);

@@ -49,7 +49,15 @@ final class OnnxNetwork: Sendable {
         self.inputShape = inputShape
         var reason: String? = "FACEKIT_ENGINE=opencv"
         if engine == .automatic {
-            let graphs = Pool(capacity: workers) { try OnnxGraph(path: path, inputShape: inputShape, plan: plan) }
+            // Copies after the first share its plan's mapping: one copy of
+            // the weights in memory however many run (SFace: 37 MB).
+            let first = Locked<OnnxGraph?>(nil)
+            let graphs = Pool(capacity: workers) { () throws -> OnnxGraph in
+                if let like = first.withLock({ $0 }), let copy = OnnxGraph(siblingOf: like) { return copy }
+                let graph = try OnnxGraph(path: path, inputShape: inputShape, plan: plan)
+                first.withLock { if $0 == nil { $0 = graph } }
+                return graph
+            }
             do {
                 let nhwc = try graphs.with { $0.fileIsNHWC }
                 backend = .graph(graphs, fileIsNHWC: nhwc)
@@ -126,6 +134,17 @@ final class OnnxGraph: @unchecked Sendable {
         guard let handle = out else { throw FaceKitError.inferenceFailed("fk_graph_from_onnx returned no graph") }
         self.handle = handle
         fileIsNHWC = nhwc != 0
+    }
+
+    /// Another copy of a graph opened from its saved plan: its own
+    /// activations, the same mapped weights (fk_graph_open_sibling); nil
+    /// when `like` was not opened from a plan.
+    init?(siblingOf like: OnnxGraph) {
+        var out: OpaquePointer?
+        var error = fk_error()
+        guard fk_graph_open_sibling(like.handle, &out, &error) == FK_OK, let handle = out else { return nil }
+        self.handle = handle
+        fileIsNHWC = like.fileIsNHWC
     }
 
     deinit { fk_graph_free(handle) }

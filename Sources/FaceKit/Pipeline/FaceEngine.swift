@@ -14,20 +14,24 @@ public final class FaceEngine: Sendable {
     /// 0.86 s on 2 cores, for 15 MB more peak memory. A pair is verified on
     /// one lane (see `embedAll`).
     public let workers: Int
-    /// Copies of each recognition network. One is enough: a face embeds in
-    /// less time than an image takes to decode and detect, so with the other
-    /// stages running side by side the network stays busy, and each copy
-    /// costs its weights again in memory (SFace: ~40 MB).
-    let recognizerCopies = ProcessInfo.processInfo.environment["FACEKIT_RECOGNIZER_COPIES"].flatMap(Int.init) ?? 1
+    /// Copies of each recognition network (FACEKIT_RECOGNIZER_COPIES when
+    /// set). One by default: a few images at a time keep it busy, and
+    /// memory stays at one network. Streaming a folder, one per lane: with
+    /// one, a lane reaching the network while the other runs it waits, and
+    /// the copies share their weights (a plan's mapping; SFace: a copy is
+    /// its ~6 MB of activations). Indexing the 64 dataset images: ~4% less
+    /// time, the peak unchanged.
+    let recognizerCopies: Int
     /// Copies of a detector the lanes share (FACEKIT_DETECTOR_COPIES, when
     /// set, for every detector). YuNet's oneDNN graph detects in ~5 ms, so
-    /// one copy keeps up with every lane and a second only costs its
-    /// activations (~20 MB); the other detectors (Haar, HOG, SSD, MTCNN) are
-    /// slower than decoding and get one copy per lane.
+    /// outside folder streaming one copy is enough and a second only costs
+    /// its activations (~20 MB); the other detectors (Haar, HOG, SSD, MTCNN)
+    /// are slower than decoding and get one copy per lane.
     let detectorCopiesSetting = ProcessInfo.processInfo.environment["FACEKIT_DETECTOR_COPIES"].flatMap(Int.init)
+    private let networksPerLane: Bool
 
     func detectorCopies(_ backend: DetectorBackend) -> Int {
-        max(1, detectorCopiesSetting ?? (backend == .yunet ? 1 : workers))
+        max(1, detectorCopiesSetting ?? (backend == .yunet && !networksPerLane ? 1 : workers))
     }
     /// FACEKIT_PROFILE=1 prints per-image stage timings to stderr.
     let profile = ProcessInfo.processInfo.environment["FACEKIT_PROFILE"] == "1"
@@ -53,7 +57,7 @@ public final class FaceEngine: Sendable {
     public init(store: ModelStore = ModelStore(), loader: ImageLoader = ImageLoader(),
                 workers: Int = ProcessInfo.processInfo.environment["FACEKIT_WORKERS"].flatMap(Int.init)
                     ?? ProcessInfo.processInfo.activeProcessorCount,
-                weights: [String: String] = [:], keepDecodeCanvases: Bool = false,
+                weights: [String: String] = [:], keepDecodeCanvases: Bool = false, networksPerLane: Bool = false,
                 modelsLoaded: @escaping @Sendable () -> Void = {}) {
         self.modelsLoaded = modelsLoaded
         self.store = store
@@ -62,6 +66,9 @@ public final class FaceEngine: Sendable {
         self.graphCache = GraphCache(store: store)
         self.plans = PlanCache(store: store)
         self.workers = max(1, workers)
+        self.networksPerLane = networksPerLane
+        self.recognizerCopies = ProcessInfo.processInfo.environment["FACEKIT_RECOGNIZER_COPIES"].flatMap(Int.init)
+            ?? (networksPerLane ? self.workers : 1)
         // Kept, one per lane, for streaming folders: the next image reuses the
         // pages instead of faulting in fresh ones. Not kept for a handful of
         // images, where a kept canvas grows to the union of every image's

@@ -96,6 +96,14 @@ public final class KerasNetwork: Sendable {
             guard fk_graph_open_plan(plan, &out, &nhwc, &error) == FK_OK, let handle = out else { return nil }
             self.handle = handle
         }
+        /// Another copy of a graph opened from a plan, on the same mapped
+        /// weights (fk_graph_open_sibling).
+        init?(siblingOf like: Graph) {
+            var out: OpaquePointer?
+            var error = fk_error()
+            guard fk_graph_open_sibling(like.handle, &out, &error) == FK_OK, let handle = out else { return nil }
+            self.handle = handle
+        }
 
         /// Outputs' shapes in Keras' order, without the batch axis.
         var kerasOutputShapes: [[Int]] {
@@ -127,7 +135,7 @@ public final class KerasNetwork: Sendable {
 
     /// As init(architecture:file:workers:), through a saved plan: when
     /// `plans` holds this file's, the .h5 is not read at all and every
-    /// worker maps the same weights; otherwise the file is read, built and
+    /// worker reads the same mapped weights; otherwise the file is read, built and
     /// its plan saved for the next load.
     public convenience init(architecture: KerasArchitecture, file: String, workers: Int = 1, plans: PlanCache?) throws {
         let plan = plans?.path(source: file, inputShape: [1] + architecture.inputShape, tag: architecture.name)
@@ -151,6 +159,8 @@ public final class KerasNetwork: Sendable {
             let handed = Locked<Graph?>(first)
             graphs = Pool(capacity: capacity) {
                 if let graph = handed.withLock({ value -> Graph? in defer { value = nil }; return value }) { return graph }
+                // One mapping of the weights for every worker's copy.
+                if let copy = Graph(siblingOf: first) { return copy }
                 guard let graph = Graph(plan: plan) else {
                     throw FaceKitError.modelLoadFailed(model: model.architecture, reason: "the saved plan \(plan) no longer opens")
                 }
