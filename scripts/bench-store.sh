@@ -60,6 +60,8 @@ if [[ $INDEXING -eq 1 ]]; then
   find "$DATASET_DEFAULT" -maxdepth 1 \( -name '*.jpg' -o -name '*.jpeg' -o -name '*.png' \) \
     -exec cp {} "$work/facekit-db/" \; -exec cp {} "$work/deepface-db/" \;
   images=$(find "$work/facekit-db" -type f | wc -l)
+  # The copies written back now, not by the kernel's flusher during the first timed run.
+  sync
   query="$DATASET_DEFAULT/img1.jpg"
   log "indexing $images images with FaceKit (find, SFace + yunet)"
   start=$(date +%s.%N)

@@ -38,6 +38,28 @@ cv::Mat sub_image(const cv::Mat &img, int x, int y, int w, int h, int &rel_x, in
     return out;
 }
 
+// sub_image of `interior` inside a zero border of pad_y rows and pad_x
+// columns, without that border: a box inside the interior is a header over
+// its pixels, any other is black with the interior's part copied in (as
+// sub_image gives it, reading the zero border or beyond).
+cv::Mat sub_image_padded(const cv::Mat &interior, int pad_y, int pad_x, int x, int y, int w, int h, int &rel_x,
+                         int &rel_y) {
+    rel_x = int(0.5 * w);
+    rel_y = int(0.5 * h);
+    // In the interior's coordinates.
+    const int x1 = x - rel_x - pad_x, y1 = y - rel_y - pad_y, x2 = x + w + rel_x - pad_x, y2 = y + h + rel_y - pad_y;
+    if (x1 >= 0 && y1 >= 0 && x2 <= interior.cols && y2 <= interior.rows) {
+        cv::Mat roi = interior(cv::Rect(x1, y1, x2 - x1, y2 - y1));
+        return cv::Mat(roi.rows, roi.cols, roi.type(), roi.data, roi.step);
+    }
+    cv::Mat out = cv::Mat::zeros(h + 2 * rel_y, w + 2 * rel_x, interior.type());
+    const int cx1 = std::max(0, x1), cy1 = std::max(0, y1);
+    const int cx2 = std::min(interior.cols, x2), cy2 = std::min(interior.rows, y2);
+    if (cx2 > cx1 && cy2 > cy1)
+        interior(cv::Rect(cx1, cy1, cx2 - cx1, cy2 - cy1)).copyTo(out(cv::Rect(cx1 - x1, cy1 - y1, cx2 - cx1, cy2 - cy1)));
+    return out;
+}
+
 // deepface's project_facial_area: where the box centre goes after rotating
 // the sub-image by angle degrees about its centre.
 void project(int x1, int y1, int x2, int y2, double angle, int height, int width, int out[4]) {
@@ -361,7 +383,8 @@ fk_status fk_align_deepface(const fk_image *image, int32_t x, int32_t y, int32_t
                             int32_t fit_count, fk_image **out, fk_error *error) {
     return fk::guarded(error, FK_ERR_INTERNAL, [&] {
         *out = nullptr;
-        const cv::Mat &img = image->mat;
+        // A virtually padded image gives its sub-images from its interior.
+        const cv::Mat &img = align && image->virtual_pad ? image->mat : fk::whole_pixels(image);
         cv::Mat face;
         bool partial = false;
         if (fits && fit_count < 0) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "negative fit count");
@@ -369,7 +392,8 @@ fk_status fk_align_deepface(const fk_image *image, int32_t x, int32_t y, int32_t
             face = slice(img, x, y, x + w, y + h);
         } else {
             int rx = 0, ry = 0;
-            cv::Mat sub = sub_image(img, x, y, w, h, rx, ry);
+            cv::Mat sub = image->virtual_pad ? sub_image_padded(img, image->pad_y, image->pad_x, x, y, w, h, rx, ry)
+                                             : sub_image(img, x, y, w, h, rx, ry);
             double angle = 0;
             if (have_eyes && sub.rows > 0 && sub.cols > 0)
                 angle = std::atan2(double(ley) - rey, double(lex) - rex) * 180.0 / M_PI;
@@ -409,7 +433,7 @@ fk_status fk_align_landmarks(const fk_image *image, const float points[10], int3
         }
         cv::Mat M = similarity(src, dst);
         auto *result = new fk_image;
-        cv::warpAffine(image->mat, result->mat, M, cv::Size(size, size), cv::INTER_LINEAR,
+        cv::warpAffine(fk::whole_pixels(image), result->mat, M, cv::Size(size, size), cv::INTER_LINEAR,
                        cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
         *out = result;
     });
@@ -470,19 +494,22 @@ extern "C" {
 fk_status fk_image_pad_zero(const fk_image *image, int32_t top, int32_t bottom, int32_t left, int32_t right,
                             fk_image **out, fk_error *error) {
     return fk::guarded(error, FK_ERR_INTERNAL, [&] {
-        const cv::Mat &src = image->mat;
         if (top < 0 || bottom < 0 || left < 0 || right < 0) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "negative padding");
-        // Decoded into a canvas with these very borders: the canvas is the
-        // padded image already. Never for no border at all, which callers
-        // use to get a copy they may draw on.
-        if (!image->padded.empty() && (top > 0 || left > 0) && top == image->pad_y && bottom == image->pad_y &&
-            left == image->pad_x && right == image->pad_x) {
+        // Decoded into a canvas, for these very borders: a virtual padded
+        // image over the same pixels. Never for no border at all, which
+        // callers use to get a copy they may draw on.
+        if (image->canvas && !image->virtual_pad && (top > 0 || left > 0) && top == image->pad_y &&
+            bottom == image->pad_y && left == image->pad_x && right == image->pad_x) {
             auto *result = new fk_image;
-            result->mat = image->padded;
+            result->mat = image->mat;
+            result->virtual_pad = true;
+            result->pad_y = top;
+            result->pad_x = left;
             result->keep = image->keep;
             *out = result;
             return;
         }
+        const cv::Mat &src = fk::whole_pixels(image);
         const int rows = src.rows + top + bottom, cols = src.cols + left + right;
         const size_t step = size_t(cols) * 3, length = step * size_t(rows);
         auto memory = std::make_shared<fk::ZeroMapping>(length);

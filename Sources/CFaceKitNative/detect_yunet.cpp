@@ -107,9 +107,6 @@ public:
     }
 
     std::vector<Face> detect(const cv::Mat &input, float threshold) override {
-        if (threshold < 0) threshold = 0.9f;
-        const float nms_threshold = 0.3f;
-        const int top_k = 5000;
         cv::Mat img = input;
         double r = 1.0;
         bool resized = false;
@@ -118,6 +115,26 @@ public:
             cv::resize(input, img, cv::Size(int(input.cols * r), int(input.rows * r)));
             resized = true;
         }
+        return detect_resized(img, r, resized, threshold);
+    }
+
+    // deepface pads each image by half its size before detecting, and YuNet
+    // shrinks the padded image to 640 at most: done from the interior, the
+    // border is never written, read or resized (fk::padded_resize).
+    bool detect_padded(const cv::Mat &interior, int pad_y, int pad_x, float threshold, std::vector<Face> &faces) override {
+        const int rows = interior.rows + 2 * pad_y, cols = interior.cols + 2 * pad_x;
+        if (rows <= 640 && cols <= 640) return false;  // small: detect() pads it cheaply
+        const double r = 640.0 / std::max(rows, cols);
+        cv::Mat img;
+        if (!padded_resize(interior, pad_y, pad_x, int(cols * r), int(rows * r), img)) return false;
+        faces = detect_resized(img, r, true, threshold);
+        return true;
+    }
+
+    std::vector<Face> detect_resized(const cv::Mat &img, double r, bool resized, float threshold) {
+        if (threshold < 0) threshold = 0.9f;
+        const float nms_threshold = 0.3f;
+        const int top_k = 5000;
         const int W = img.cols, H = img.rows;
         const int pw = ((W - 1) / 32 + 1) * 32, ph = ((H - 1) / 32 + 1) * 32;
         int grid[3];

@@ -33,7 +33,9 @@ void fk_detector_free(fk_detector *detector) { delete detector; }
 fk_status fk_detector_detect(fk_detector *detector, const fk_image *image, float score_threshold, fk_face *faces,
                              int32_t capacity, int32_t *count, fk_error *error) {
     return fk::guarded(error, FK_ERR_INFERENCE, [&] {
-        std::vector<fk::Face> found = detector->impl->detect(fk::whole_pixels(image), score_threshold);
+        std::vector<fk::Face> found;
+        if (!image->virtual_pad || !detector->impl->detect_padded(image->mat, image->pad_y, image->pad_x, score_threshold, found))
+            found = detector->impl->detect(fk::whole_pixels(image), score_threshold);
         *count = int32_t(found.size());
         for (int i = 0; i < std::min<int>(capacity, int(found.size())); ++i) {
             const fk::Face &f = found[i];
@@ -50,10 +52,11 @@ fk_status fk_detector_find_eyes(fk_detector *detector, const fk_image *image, in
                                 int32_t h, int32_t *found, float eyes[4], fk_error *error) {
     return fk::guarded(error, FK_ERR_INFERENCE, [&] {
         *found = 0;
-        cv::Rect box = cv::Rect(x, y, w, h) & cv::Rect(0, 0, image->mat.cols, image->mat.rows);
+        const cv::Mat &pixels = fk::whole_pixels(image);
+        cv::Rect box = cv::Rect(x, y, w, h) & cv::Rect(0, 0, pixels.cols, pixels.rows);
         if (box.empty()) return;
         cv::Point2f left, right;
-        if (detector->impl->find_eyes(image->mat(box), left, right)) {
+        if (detector->impl->find_eyes(pixels(box), left, right)) {
             *found = 1;
             eyes[0] = left.x; eyes[1] = left.y; eyes[2] = right.x; eyes[3] = right.y;
         }

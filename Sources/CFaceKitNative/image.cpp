@@ -4,6 +4,8 @@
 #include "internal.hpp"
 
 #include <algorithm>
+#include <cfloat>
+#include <cmath>
 #include <atomic>
 #include <new>
 #include <opencv2/imgproc.hpp>
@@ -156,20 +158,14 @@ Probe checked_probe(const uint8_t *data, size_t length, int64_t max_pixels) {
     return p;
 }
 
-// The canvas' own mapping. Every image's interior starts at the same byte,
-// kInteriorAt: the pages images write (their interior rows, at the padded
-// row step) are then the same pages from one image to the next, so the
-// kernel faults in and zeroes each page once per lane, however the images'
-// shapes vary. The borders around are only read (as the zero page, apart
-// from what an earlier, larger interior wrote and the canvas cleared).
-// Images whose interior rows span more than kCanvasSpan bytes (6 bytes a
-// pixel at the padded row step: about 11 MP) take a mapping of their own,
-// freed with the image, so one huge photo does not pin its memory for the
-// rest of the run. Beyond the span, the mapping is address space only: the
-// borders of the largest images it takes.
-constexpr size_t kCanvasSpan = size_t(96) << 20;
-constexpr size_t kInteriorAt = size_t(96) << 20;
-constexpr size_t kCanvasBytes = kInteriorAt + 2 * kCanvasSpan;
+// The canvas' own mapping: decoded images up to this size (about 22 MP)
+// reuse it, each written from its first byte, so a folder of images faults
+// in and zeroes a lane's canvas once; larger ones take a mapping of their
+// own, freed with the image, so one huge photo does not pin its memory for
+// the rest of the run. deepface's zero border is never written: padding
+// makes a virtual image (fk_image::virtual_pad) that YuNet and the crops
+// read as it is.
+constexpr size_t kCanvasBytes = size_t(64) << 20;
 
 }  // namespace
 
@@ -188,58 +184,155 @@ fk::ZeroMapping::~ZeroMapping() { munmap(base, length); }
 
 struct fk_canvas {
     std::shared_ptr<fk::ZeroMapping> mapping;
-    // The interior the last image wrote (from kInteriorAt): zeroed again
-    // before the next image is placed, unless that one covers exactly the
-    // same bytes.
-    size_t dirty_step = 0, dirty_row_bytes = 0;
-    int dirty_rows = 0;
 
-    // A zero-bordered canvas for an image of rows x cols, deepface's borders
-    // (int(0.5 * h), int(0.5 * w)), with its interior as `out.mat` (a fresh
-    // header, not a ROI, so no OpenCV call reads past it into the border).
+    // Room for an image of rows x cols, as `out.mat`, recorded with
+    // deepface's borders for it (int(0.5 * h), int(0.5 * w)).
     void place(int rows, int cols, fk_image &out) {
         out.keep.reset();
-        const int pad_y = rows / 2, pad_x = cols / 2;
-        const int prows = rows + 2 * pad_y, pcols = cols + 2 * pad_x;
-        const size_t step = size_t(pcols) * 3, length = step * size_t(prows);
-        const size_t offset = size_t(pad_y) * step + size_t(pad_x) * 3, row_bytes = size_t(cols) * 3;
-        const size_t span = size_t(rows) * step, after = length - offset;
+        const size_t step = size_t(cols) * 3, length = step * size_t(rows);
         std::shared_ptr<fk::ZeroMapping> memory;
-        uint8_t *origin = nullptr;  // the padded image's first byte
-        if (span > kCanvasSpan || offset > kInteriorAt || after > kCanvasBytes - kInteriorAt) {
+        if (length > kCanvasBytes) {
             memory = std::make_shared<fk::ZeroMapping>(length);
-            origin = memory->bytes();
         } else {
             // Still held by an image decoded earlier (a caller keeping it):
             // that image keeps this mapping, the canvas takes a new one.
             if (mapping && mapping.use_count() > 1) mapping.reset();
-            if (!mapping) {
-                mapping = std::make_shared<fk::ZeroMapping>(kCanvasBytes);
-                dirty_rows = 0;
-            }
+            if (!mapping) mapping = std::make_shared<fk::ZeroMapping>(kCanvasBytes);
             // Pairs with the release in the last holder's reference drop:
-            // its reads of the old pixels happen before they are cleared.
+            // its reads of the old pixels happen before they are overwritten.
             std::atomic_thread_fence(std::memory_order_acquire);
-            uint8_t *interior = mapping->bytes() + kInteriorAt;
-            const bool same = step == dirty_step && row_bytes == dirty_row_bytes && rows == dirty_rows;
-            if (!same)
-                for (int r = 0; r < dirty_rows; ++r)
-                    std::memset(interior + size_t(r) * dirty_step, 0, dirty_row_bytes);
-            // Recorded before any pixel is written, so that a decode failing
-            // half-way is cleared too.
-            dirty_step = step;
-            dirty_row_bytes = row_bytes;
-            dirty_rows = rows;
             memory = mapping;
-            origin = interior - offset;
         }
-        out.padded = cv::Mat(prows, pcols, CV_8UC3, origin, step);
-        out.mat = cv::Mat(rows, cols, CV_8UC3, origin + offset, step);
-        out.pad_y = pad_y;
-        out.pad_x = pad_x;
+        out.mat = cv::Mat(rows, cols, CV_8UC3, memory->bytes(), step);
+        out.canvas = true;
+        out.pad_y = rows / 2;
+        out.pad_x = cols / 2;
         out.keep = std::move(memory);
     }
 };
+
+const cv::Mat &fk::whole_pixels(const fk_image *image) {
+    if (!image->fit_only.empty())
+        throw Failure(FK_ERR_INTERNAL, "this face crop was computed only for fitting to a model's input");
+    if (!image->virtual_pad) return image->mat;
+    std::call_once(image->made_once, [&] {
+        const int rows = logical_rows(image), cols = logical_cols(image);
+        const size_t step = size_t(cols) * 3;
+        auto memory = std::make_shared<ZeroMapping>(step * size_t(rows));
+        cv::Mat padded(rows, cols, CV_8UC3, memory->bytes(), step);
+        image->mat.copyTo(padded(cv::Rect(image->pad_x, image->pad_y, image->mat.cols, image->mat.rows)));
+        image->made_keep = std::move(memory);
+        image->made = padded;
+    });
+    return image->made;
+}
+
+bool fk::padded_resize(const cv::Mat &in, int pad_y, int pad_x, int nw, int nh, cv::Mat &out) {
+    // OpenCV 4.6: resize -> resizeGeneric_ with HResizeLinear<uchar, int,
+    // short, 2048> and VResizeLinear<..., FixedPtCast<int, uchar, 22>>, whose
+    // vector part (VResizeLinearVec_32s8u, 128-bit in Debian's build) rounds
+    // as ((S0 >> 4) * b0 >> 16) + ((S1 >> 4) * b1 >> 16), then (+ 2) >> 2,
+    // and whose scalar tail rounds the exact sum; both are followed here.
+    // A test compares the bytes with cv::resize of the padded image.
+    const int h = in.rows, w = in.cols, cn = 3;
+    const int sh = h + 2 * pad_y, sw = w + 2 * pad_x;
+    if (nw <= 0 || nh <= 0 || in.type() != CV_8UC3) return false;
+    {
+        const double scale_x = 1. / (double(nw) / sw), scale_y = 1. / (double(nh) / sh);
+        const int iscale_x = cv::saturate_cast<int>(scale_x), iscale_y = cv::saturate_cast<int>(scale_y);
+        if (std::abs(scale_x - iscale_x) < DBL_EPSILON && std::abs(scale_y - iscale_y) < DBL_EPSILON && iscale_x == 2 &&
+            iscale_y == 2)
+            return false;
+    }
+    const double scale_x = 1. / (double(nw) / sw), scale_y = 1. / (double(nh) / sh);
+    const int width = nw * cn;
+    std::vector<int> xofs(static_cast<size_t>(width));
+    std::vector<short> alpha(static_cast<size_t>(width) * 2);
+    int xmax = nw;
+    for (int dx = 0; dx < nw; ++dx) {
+        float fx = float((dx + 0.5) * scale_x - 0.5);
+        int sx = cvFloor(fx);
+        fx -= float(sx);
+        if (sx < 0) fx = 0, sx = 0;
+        if (sx + 1 >= sw) {
+            xmax = std::min(xmax, dx);
+            if (sx >= sw - 1) fx = 0, sx = sw - 1;
+        }
+        const short a0 = cv::saturate_cast<short>((1.f - fx) * 2048), a1 = cv::saturate_cast<short>(fx * 2048);
+        for (int k = 0; k < cn; ++k) {
+            xofs[size_t(dx * cn + k)] = sx * cn + k;
+            alpha[size_t((dx * cn + k) * 2)] = a0;
+            alpha[size_t((dx * cn + k) * 2 + 1)] = a1;
+        }
+    }
+    xmax *= cn;
+    // Where the vector loops (16 bytes, then 8 shorts) stop.
+    int vec_end = 0;
+    for (; vec_end <= width - 16; vec_end += 16) {}
+    for (; vec_end < width - 8; vec_end += 8) {}
+    // Outputs [d_lo, d_hi) (elements) have a tap in the interior; the rest
+    // are 0. Within them, taps index a copy of the interior row with one
+    // black pixel each side, so the loop needs no bounds test.
+    int d_lo = width, d_hi = 0;
+    for (int d = 0; d < width; ++d) {
+        const int sx = xofs[size_t(d)] / cn, last = d < xmax ? sx + 1 : sx;
+        if (last >= pad_x && sx < pad_x + w) d_lo = std::min(d_lo, d), d_hi = d + 1;
+    }
+    std::vector<int> tap(static_cast<size_t>(width));
+    for (int d = d_lo; d < d_hi; ++d) tap[size_t(d)] = xofs[size_t(d)] - (pad_x - 1) * cn;
+    std::vector<uint8_t> line(static_cast<size_t>(w + 2) * cn, 0);
+    std::vector<int> rows[2] = {std::vector<int>(static_cast<size_t>(width)), std::vector<int>(static_cast<size_t>(width))};
+    int row_of[2] = {-1, -1};
+    auto horizontal = [&](int sy, std::vector<int> &D) {
+        std::memcpy(line.data() + cn, in.ptr<uint8_t>(sy - pad_y), size_t(w) * cn);
+        const uint8_t *S = line.data();
+        int *out_row = D.data();
+        std::fill(out_row, out_row + d_lo, 0);
+        std::fill(out_row + d_hi, out_row + width, 0);
+        const int split = std::min(std::max(xmax, d_lo), d_hi);
+        for (int d = d_lo; d < split; ++d) {
+            const int t = tap[size_t(d)];
+            out_row[d] = S[t] * alpha[size_t(d * 2)] + S[t + cn] * alpha[size_t(d * 2 + 1)];
+        }
+        for (int d = split; d < d_hi; ++d) out_row[d] = S[tap[size_t(d)]] * 2048;
+    };
+    // Source rows only move down: the slot to reuse is the one not holding `keep`.
+    auto source_row = [&](int sy, int keep) -> const std::vector<int> & {
+        for (int k = 0; k < 2; ++k)
+            if (row_of[k] == sy) return rows[k];
+        const int k = row_of[0] == keep ? 1 : 0;
+        if (sy < pad_y || sy >= pad_y + h) std::fill(rows[k].begin(), rows[k].end(), 0);
+        else horizontal(sy, rows[k]);
+        row_of[k] = sy;
+        return rows[k];
+    };
+    out.create(nh, nw, CV_8UC3);
+    for (int dy = 0; dy < nh; ++dy) {
+        float fy = float((dy + 0.5) * scale_y - 0.5);
+        const int sy = cvFloor(fy);
+        fy -= float(sy);
+        const int b0 = cv::saturate_cast<short>((1.f - fy) * 2048), b1 = cv::saturate_cast<short>(fy * 2048);
+        const int y0 = std::clamp(sy, 0, sh - 1), y1 = std::clamp(sy + 1, 0, sh - 1);
+        uint8_t *dst = out.ptr<uint8_t>(dy);
+        if ((y0 < pad_y || y0 >= pad_y + h) && (y1 < pad_y || y1 >= pad_y + h)) {
+            std::memset(dst, 0, size_t(width));
+            continue;
+        }
+        const std::vector<int> &S0 = source_row(y0, -2);
+        const std::vector<int> &S1 = source_row(y1, y0);
+        // Both roundings give 0 where both rows are 0.
+        std::memset(dst, 0, size_t(d_lo));
+        std::memset(dst + d_hi, 0, size_t(width - d_hi));
+        const int *s0 = S0.data(), *s1 = S1.data();
+        int x = d_lo;
+        for (; x < std::min(vec_end, d_hi); ++x) {
+            const int v = (((s0[x] >> 4) * b0) >> 16) + (((s1[x] >> 4) * b1) >> 16);
+            dst[x] = cv::saturate_cast<uint8_t>((v + 2) >> 2);
+        }
+        for (; x < d_hi; ++x) dst[x] = cv::saturate_cast<uint8_t>((s0[x] * b0 + s1[x] * b1 + (1 << 21)) >> 22);
+    }
+    return true;
+}
 
 extern "C" {
 
@@ -303,8 +396,8 @@ fk_status fk_image_from_bgr(const uint8_t *bgr, int32_t width, int32_t height, f
 }
 
 void fk_image_free(fk_image *image) { delete image; }
-int32_t fk_image_width(const fk_image *image) { return image ? image->mat.cols : 0; }
-int32_t fk_image_height(const fk_image *image) { return image ? image->mat.rows : 0; }
+int32_t fk_image_width(const fk_image *image) { return image ? fk::logical_cols(image) : 0; }
+int32_t fk_image_height(const fk_image *image) { return image ? fk::logical_rows(image) : 0; }
 
 fk_status fk_image_copy_bgr(const fk_image *image, uint8_t *buf, size_t capacity, fk_error *error) {
     return fk::guarded(error, FK_ERR_INVALID_ARGUMENT, [&] {
@@ -325,6 +418,11 @@ fk_status fk_image_draw_face(fk_image *image, int32_t x, int32_t y, int32_t w, i
                              const float *points, int32_t point_count, const char *label,
                              fk_error *error) {
     return fk::guarded(error, FK_ERR_INTERNAL, [&] {
+        if (image->virtual_pad) {  // drawn on, so made whole and its own
+            image->mat = fk::whole_pixels(image);
+            image->keep = image->made_keep;
+            image->virtual_pad = false;
+        }
         cv::Mat &m = image->mat;
         int thickness = std::max(1, std::min(m.cols, m.rows) / 300);
         cv::rectangle(m, cv::Rect(x, y, w, h), cv::Scalar(0, 255, 0), thickness);
@@ -353,12 +451,19 @@ extern "C" {
 fk_status fk_image_resized_bytes(const fk_image *image, int32_t width, int32_t height, int32_t gray, uint8_t *out,
                                  size_t capacity, fk_error *error) {
     return fk::guarded(error, FK_ERR_INTERNAL, [&] {
-        const cv::Mat &src = fk::whole_pixels(image);
-        if (src.empty()) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "empty face crop");
         if (width <= 0 || height <= 0) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "target size must be positive");
         const int channels = gray ? 1 : 3;
         if (capacity < size_t(width) * size_t(height) * size_t(channels))
             throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "output buffer too small");
+        // A virtually padded image in colour: from its interior, the same bytes.
+        cv::Mat direct;
+        if (!gray && image->virtual_pad && image->fit_only.empty() &&
+            fk::padded_resize(image->mat, image->pad_y, image->pad_x, width, height, direct)) {
+            for (int y = 0; y < height; ++y) std::memcpy(out + size_t(y) * width * 3, direct.ptr(y), size_t(width) * 3);
+            return;
+        }
+        const cv::Mat &src = fk::whole_pixels(image);
+        if (src.empty()) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "empty face crop");
         cv::Mat source = src;
         if (gray) cv::cvtColor(src, source, cv::COLOR_BGR2GRAY);
         cv::Mat target(height, width, gray ? CV_8UC1 : CV_8UC3, out);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -14,13 +15,22 @@
 struct fk_image {
     cv::Mat mat;  // CV_8UC3, BGR
     // Set when the image was decoded into a canvas (fk_image_decode_padded):
-    // mat is the interior of `padded`, whose border (pad_y rows above and
-    // below, pad_x columns left and right) is zero.
-    cv::Mat padded;
+    // the zero border deepface will pad it with (pad_y rows above and below,
+    // pad_x columns left and right), which fk_image_pad_zero then adds
+    // without writing it (`virtual_pad`).
+    bool canvas = false;
     int32_t pad_y = 0, pad_x = 0;
+    // A padded image that is only its interior: `mat` inside pad_y zero rows
+    // above and below and pad_x zero columns each side. YuNet and deepface's
+    // crops read it as it is (fk::padded_resize, the crop's sub-image); any
+    // other use gets the whole padded pixels, made once (whole_pixels).
+    bool virtual_pad = false;
+    mutable std::once_flag made_once;
+    mutable cv::Mat made;
     // The memory mat lies in when it is not mat's own: a canvas's or
     // fk_image_pad_zero's fk::ZeroMapping.
     std::shared_ptr<void> keep;
+    mutable std::shared_ptr<void> made_keep;
     // Set on a crop computed only where fk_preprocess_fit reads it for these
     // (width, height) targets (see fk_align_deepface): zero elsewhere, so
     // nothing else may read it.
@@ -55,11 +65,18 @@ struct ZeroMapping {
 
 // An image's pixels, for any use but fk_preprocess_fit: refused on a crop
 // computed only where its fits read (fk_image::fit_only).
-inline const cv::Mat &whole_pixels(const fk_image *image) {
-    if (!image->fit_only.empty())
-        throw Failure(FK_ERR_INTERNAL, "this face crop was computed only for fitting to a model's input");
-    return image->mat;
-}
+// A virtually padded image gets its padded pixels made here, once.
+const cv::Mat &whole_pixels(const fk_image *image);
+
+// The padded image's size, virtual or not.
+inline int logical_rows(const fk_image *image) { return image->mat.rows + (image->virtual_pad ? 2 * image->pad_y : 0); }
+inline int logical_cols(const fk_image *image) { return image->mat.cols + (image->virtual_pad ? 2 * image->pad_x : 0); }
+
+// OpenCV 4.6's cv::resize (INTER_LINEAR) of `interior` inside a zero border
+// of pad_y rows and pad_x columns, to nw x nh, computed without the border:
+// the same bytes as resizing the padded image. False where OpenCV would take
+// another path (an exact 2x shrink is an area resize). Defined in image.cpp.
+bool padded_resize(const cv::Mat &interior, int pad_y, int pad_x, int nw, int nh, cv::Mat &out);
 
 inline void set_error(fk_error *error, fk_status status, const std::string &message) {
     if (!error) return;
@@ -113,6 +130,14 @@ public:
     virtual ~Detector() = default;
     // score_threshold < 0 means the detector's deepface default.
     virtual std::vector<Face> detect(const cv::Mat &bgr, float score_threshold) = 0;
+    // The same faces for `interior` inside a zero border (pad_y rows above
+    // and below, pad_x columns each side) as detect() on the padded image,
+    // without that image; false when this detector has no such path.
+    virtual bool detect_padded(const cv::Mat &interior, int pad_y, int pad_x, float score_threshold,
+                               std::vector<Face> &faces) {
+        (void)interior; (void)pad_y; (void)pad_x; (void)score_threshold; (void)faces;
+        return false;
+    }
     // deepface's Haar eye finder; only detectors that load the eye cascade have it.
     virtual bool find_eyes(const cv::Mat &face_bgr, cv::Point2f &left, cv::Point2f &right) {
         (void)face_bgr; (void)left; (void)right;

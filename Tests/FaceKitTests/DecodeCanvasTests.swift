@@ -50,6 +50,45 @@ final class DecodeCanvasTests: XCTestCase {
         }
     }
 
+    /// A canvas image padded by deepface's border is virtual (the border is
+    /// never written); resizing it as YuNet does (to at most 640 a side,
+    /// among other sizes) from its interior gives the bytes of cv::resize on
+    /// the whole padded image.
+    func testResizingAVirtuallyPaddedImageGivesTheBytesOfResizingThePaddedPixels() throws {
+        var generator = SystemRandomNumberGenerator()
+        let canvas = try DecodeCanvas()
+        var checked = 0
+        // Photos, and noise (where OpenCV's two roundings, vector and scalar,
+        // part more often than on smooth photos).
+        var sources = try ["img1.jpg", "couple.jpg", "img10.jpg", "img12.jpg", "img41.jpg", "img38.jpg"].map { try Fixtures.image($0) }
+        for (w, h) in [(1201, 799), (640, 1100), (333, 1917)] {
+            let bytes = (0..<(w * h * 3)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let path = Fixtures.temporaryDirectory.appendingPathComponent("noise-\(w)x\(h).png").path
+            try Image(bgr: bytes, width: w, height: h).write(to: path)
+            sources.append(.path(path))
+        }
+        for source in sources {
+            let name = source.name
+            let virtual = try padded(try loader.load(source, into: canvas))
+            let whole = try padded(try loader.load(source))
+            XCTAssertEqual([virtual.width, virtual.height], [whole.width, whole.height], name)
+            let r = 640.0 / Double(max(whole.width, whole.height))
+            var sizes = [(Int(Double(whole.width) * r), Int(Double(whole.height) * r)), (whole.width / 2, whole.height / 2),
+                         (whole.width / 2 + 1, whole.height / 3), (whole.width * 2 / 3, whole.height * 3 / 4), (97, 61)]
+            // Many more on noise: where the vector loops stop depends on the width.
+            for _ in 0..<(name.hasSuffix(".png") ? 40 : 4) {
+                sizes.append((Int.random(in: 8...whole.width, using: &generator), Int.random(in: 8...whole.height, using: &generator)))
+            }
+            for (w, h) in sizes {
+                XCTAssertEqual(try virtual.resizedBytes(width: w, height: h, gray: false),
+                               try whole.resizedBytes(width: w, height: h, gray: false), "\(name) -> \(w)x\(h)")
+                checked += 1
+            }
+            XCTAssertEqual(try virtual.bgrBytes(), try whole.bgrBytes(), name)
+        }
+        XCTAssertEqual(checked, 189)
+    }
+
     func testAnImageStillHeldKeepsItsPixelsWhenTheCanvasMovesOn() throws {
         let canvas = try DecodeCanvas()
         let first = try loader.load(try Fixtures.image("img1.jpg"), into: canvas)
