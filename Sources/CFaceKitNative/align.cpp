@@ -506,6 +506,12 @@ fk_status fk_image_pad_zero(const fk_image *image, int32_t top, int32_t bottom, 
             result->pad_y = top;
             result->pad_x = left;
             result->keep = image->keep;
+            result->scratch = image->scratch;
+            if (!image->prepadded.empty())
+                std::call_once(result->made_once, [&] {
+                    result->made = image->prepadded;
+                    result->made_keep = image->keep;
+                });
             *out = result;
             return;
         }

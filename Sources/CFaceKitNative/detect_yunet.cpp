@@ -29,6 +29,7 @@ class YuNetDetector final : public Detector {
     std::unique_ptr<fk_graph, void (*)(fk_graph *)> graph_{nullptr, fk_graph_free};
     std::vector<std::string> names_;
     cv::Mat padded_;  // reused between calls
+    cv::Mat small_;   // a small image with deepface's border, reused between calls
     std::vector<float> canvas_, outputs_;
     int used_rows_ = 0, used_cols_ = 0;  // the canvas' corner the last image wrote
     std::vector<cv::Mat> outs_;
@@ -123,7 +124,13 @@ public:
     // border is never written, read or resized (fk::padded_resize).
     bool detect_padded(const cv::Mat &interior, int pad_y, int pad_x, float threshold, std::vector<Face> &faces) override {
         const int rows = interior.rows + 2 * pad_y, cols = interior.cols + 2 * pad_x;
-        if (rows <= 640 && cols <= 640) return false;  // small: detect() pads it cheaply
+        if (rows <= 640 && cols <= 640) {  // not resized: padded here, in a buffer kept for the next image
+            small_.create(rows, cols, CV_8UC3);
+            small_.setTo(cv::Scalar::all(0));
+            interior.copyTo(small_(cv::Rect(pad_x, pad_y, interior.cols, interior.rows)));
+            faces = detect_resized(small_, 1.0, false, threshold);
+            return true;
+        }
         const double r = 640.0 / std::max(rows, cols);
         cv::Mat img;
         if (!padded_resize(interior, pad_y, pad_x, int(cols * r), int(rows * r), img)) return false;

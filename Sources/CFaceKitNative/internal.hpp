@@ -31,6 +31,12 @@ struct fk_image {
     // fk_image_pad_zero's fk::ZeroMapping.
     std::shared_ptr<void> keep;
     mutable std::shared_ptr<void> made_keep;
+    // Where a canvas image's padded pixels are made when they must be
+    // (fk::PaddedScratch, the canvas's); null: a fresh mapping.
+    std::shared_ptr<void> scratch;
+    // A canvas image decoded straight into its padded pixels (the canvas's
+    // images are padded whole): what fk_image_pad_zero's virtual image is made of.
+    cv::Mat prepadded;
     // Set on a crop computed only where fk_preprocess_fit reads it for these
     // (width, height) targets (see fk_align_deepface): zero elsewhere, so
     // nothing else may read it.
