@@ -229,10 +229,14 @@ struct PaddedScratch {
                 mapping = std::make_shared<ZeroMapping>(kBytes);
                 dirty_rows = 0;
             }
+            // Pairs with the release in the last holder's reference drop:
+            // its reads of the old pixels happen before they are cleared.
             std::atomic_thread_fence(std::memory_order_acquire);
             uint8_t *at = mapping->bytes() + kInteriorAt;
             if (!(step == dirty_step && row_bytes == dirty_row_bytes && rows == dirty_rows))
                 for (int r = 0; r < dirty_rows; ++r) std::memset(at + size_t(r) * dirty_step, 0, dirty_row_bytes);
+            // Recorded before any pixel is written, so that a decode failing
+            // half-way is cleared too.
             dirty_step = step;
             dirty_row_bytes = row_bytes;
             dirty_rows = rows;
