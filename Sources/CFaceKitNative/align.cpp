@@ -6,7 +6,6 @@
 // with every pixel of the crop.
 #include "internal.hpp"
 
-#include <cfloat>
 #include <cmath>
 #include <numeric>
 #include <opencv2/imgproc.hpp>
@@ -35,28 +34,6 @@ cv::Mat sub_image(const cv::Mat &img, int x, int y, int w, int h, int &rel_x, in
         if (cw > 0 && ch > 0)
             img(cv::Rect(cx1, cy1, cw, ch)).copyTo(out(cv::Rect(sx, sy, cw, ch)));
     }
-    return out;
-}
-
-// sub_image of `interior` inside a zero border of pad_y rows and pad_x
-// columns, without that border: a box inside the interior is a header over
-// its pixels, any other is black with the interior's part copied in (as
-// sub_image gives it, reading the zero border or beyond).
-cv::Mat sub_image_padded(const cv::Mat &interior, int pad_y, int pad_x, int x, int y, int w, int h, int &rel_x,
-                         int &rel_y) {
-    rel_x = int(0.5 * w);
-    rel_y = int(0.5 * h);
-    // In the interior's coordinates.
-    const int x1 = x - rel_x - pad_x, y1 = y - rel_y - pad_y, x2 = x + w + rel_x - pad_x, y2 = y + h + rel_y - pad_y;
-    if (x1 >= 0 && y1 >= 0 && x2 <= interior.cols && y2 <= interior.rows) {
-        cv::Mat roi = interior(cv::Rect(x1, y1, x2 - x1, y2 - y1));
-        return cv::Mat(roi.rows, roi.cols, roi.type(), roi.data, roi.step);
-    }
-    cv::Mat out = cv::Mat::zeros(h + 2 * rel_y, w + 2 * rel_x, interior.type());
-    const int cx1 = std::max(0, x1), cy1 = std::max(0, y1);
-    const int cx2 = std::min(interior.cols, x2), cy2 = std::min(interior.rows, y2);
-    if (cx2 > cx1 && cy2 > cy1)
-        interior(cv::Rect(cx1, cy1, cx2 - cx1, cy2 - cy1)).copyTo(out(cv::Rect(cx1 - x1, cy1 - y1, cx2 - cx1, cy2 - cy1)));
     return out;
 }
 
@@ -109,19 +86,6 @@ cv::Mat rotation_rows_matrix(const cv::Mat &sub, double angle, int y1) {
     return M;
 }
 
-// Whether OpenCV 4.6's cv::resize turns a linear resize from sw x sh to
-// nw x nh into an area resize: an exact 2x shrink on both axes.
-bool area_resize(int sw, int sh, int nw, int nh) {
-    const double scale_x = 1. / (double(nw) / sw), scale_y = 1. / (double(nh) / sh);
-    const int iscale_x = cv::saturate_cast<int>(scale_x), iscale_y = cv::saturate_cast<int>(scale_y);
-    return std::abs(scale_x - iscale_x) < DBL_EPSILON && std::abs(scale_y - iscale_y) < DBL_EPSILON && iscale_x == 2 &&
-           iscale_y == 2;
-}
-
-// The left (upper) tap of output i of OpenCV 4.6's linear resize along one
-// axis, before clamping: floor(float((i + 0.5) * scale - 0.5)).
-inline int linear_tap(int i, double scale) { return cvFloor(float((i + 0.5) * scale - 0.5)); }
-
 // The source indices a linear resize from `src` to `dst` samples reads along
 // one axis (unit_resize below, which is OpenCV's): for output i the tap
 // s = linear_tap(i) clamped into the source and the one after it (also
@@ -130,7 +94,7 @@ std::vector<uint8_t> resize_taps(int src, int dst) {
     std::vector<uint8_t> need(size_t(src), 0);
     const double scale = 1. / (double(dst) / src);
     for (int i = 0; i < dst; ++i) {
-        const int a = std::clamp(linear_tap(i, scale), 0, src - 1);
+        const int a = std::clamp(fk::linear_tap(i, scale).s, 0, src - 1);
         need[size_t(a)] = 1;
         need[size_t(std::min(a + 1, src - 1))] = 1;
     }
@@ -153,7 +117,7 @@ FitReads fit_reads(int rows, int cols, const int32_t *fits, int count) {
         const double factor = std::min(double(th) / rows, double(tw) / cols);
         const int nw = int(cols * factor), nh = int(rows * factor);
         if (nw <= 0 || nh <= 0) continue;  // nothing read: a black target
-        if (area_resize(cols, rows, nw, nh)) {  // reads every pixel
+        if (fk::area_resize(cols, rows, nw, nh)) {  // reads every pixel
             r.all = true;
             return r;
         }
@@ -268,70 +232,33 @@ cv::Mat rotated_box_reference(const cv::Mat &sub, double angle, int y1, int y2, 
 #endif
 cv::Mat unit_resize(const cv::Mat &src, int nw, int nh) {
     const int sw = src.cols, sh = src.rows, cn = 3;
-    if (area_resize(sw, sh, nw, nh)) return cv::Mat();
-    const double scale_x = 1. / (double(nw) / sw), scale_y = 1. / (double(nh) / sh);
+    if (fk::area_resize(sw, sh, nw, nh)) return cv::Mat();
+    const double scale_y = 1. / (double(nh) / sh);
 
     double unit[256];
     for (int v = 0; v < 256; ++v) unit[v] = double(v) * (1.0 / 255.0);
 
-    // Columns: element offsets of the left tap and the two weights, in
-    // channel-interleaved order, and xmax, from where OpenCV copies the left
-    // tap alone (weight 1, no product).
-    const int width = nw * cn;
-    std::vector<int> xofs(static_cast<size_t>(width));
-    std::vector<float> alpha(size_t(width) * 2);
-    int xmax = nw;
-    for (int dx = 0; dx < nw; ++dx) {
-        float fx = float((dx + 0.5) * scale_x - 0.5);
-        int sx = linear_tap(dx, scale_x);
-        fx -= float(sx);
-        if (sx < 0) fx = 0, sx = 0;
-        if (sx + 1 >= sw) {
-            xmax = std::min(xmax, dx);
-            if (sx >= sw - 1) fx = 0, sx = sw - 1;
-        }
-        for (int k = 0; k < cn; ++k) {
-            xofs[size_t(dx * cn + k)] = sx * cn + k;
-            alpha[size_t((dx * cn + k) * 2)] = 1.f - fx;
-            alpha[size_t((dx * cn + k) * 2 + 1)] = fx;
-        }
-    }
-    xmax *= cn;
-
-    // One source row through the horizontal pass, kept while the next output
-    // row reads it too.
-    std::vector<double> rows[2] = {std::vector<double>(size_t(width)), std::vector<double>(size_t(width))};
-    int row_of[2] = {-1, -1};
+    const fk::LinearColumns columns(sw, nw, cn);
+    const int width = nw * cn, xmax = columns.xmax;
     auto horizontal = [&](int sy, std::vector<double> &out) {
         const uint8_t *S = src.ptr<uint8_t>(sy);
         int dx = 0;
         for (; dx < xmax; ++dx) {
-            const int sx = xofs[size_t(dx)];
-            const double a0 = alpha[size_t(dx * 2)], a1 = alpha[size_t(dx * 2 + 1)];
+            const int sx = columns.xofs[size_t(dx)];
+            const double a0 = 1.f - columns.fx[size_t(dx)], a1 = columns.fx[size_t(dx)];
             out[size_t(dx)] = unit[S[sx]] * a0 + unit[S[sx + cn]] * a1;
         }
-        for (; dx < width; ++dx) out[size_t(dx)] = unit[S[xofs[size_t(dx)]]];
+        for (; dx < width; ++dx) out[size_t(dx)] = unit[S[columns.xofs[size_t(dx)]]];
     };
-    // Source rows only move down, so the slot to reuse is the one not
-    // holding `keep` (the other tap of the same output row).
-    auto source_row = [&](int sy, int keep) -> const std::vector<double> & {
-        for (int k = 0; k < 2; ++k)
-            if (row_of[k] == sy) return rows[k];
-        const int k = row_of[0] == keep ? 1 : 0;
-        horizontal(sy, rows[k]);
-        row_of[k] = sy;
-        return rows[k];
-    };
+    fk::RowPair<double> rows(static_cast<size_t>(width));
 
     cv::Mat out(nh, nw, CV_64FC3);
     for (int dy = 0; dy < nh; ++dy) {
-        float fy = float((dy + 0.5) * scale_y - 0.5);
-        const int sy = linear_tap(dy, scale_y);
-        fy -= float(sy);
-        const double b0 = 1.f - fy, b1 = fy;
-        const int y0 = std::clamp(sy, 0, sh - 1), y1 = std::clamp(sy + 1, 0, sh - 1);
-        const std::vector<double> &S0 = source_row(y0, -2);
-        const std::vector<double> &S1 = source_row(y1, y0);
+        const fk::LinearTap t = fk::linear_tap(dy, scale_y);
+        const double b0 = 1.f - t.f, b1 = t.f;
+        const int y0 = std::clamp(t.s, 0, sh - 1), y1 = std::clamp(t.s + 1, 0, sh - 1);
+        const std::vector<double> &S0 = rows.get(y0, -2, horizontal);
+        const std::vector<double> &S1 = rows.get(y1, y0, horizontal);
         double *D = out.ptr<double>(dy);
         for (int x = 0; x < width; ++x) D[x] = S0[size_t(x)] * b0 + S1[size_t(x)] * b1;
     }
@@ -392,7 +319,9 @@ fk_status fk_align_deepface(const fk_image *image, int32_t x, int32_t y, int32_t
             face = slice(img, x, y, x + w, y + h);
         } else {
             int rx = 0, ry = 0;
-            cv::Mat sub = image->virtual_pad ? sub_image_padded(img, image->pad_y, image->pad_x, x, y, w, h, rx, ry)
+            // From a virtually padded image's interior: the box moved by the
+            // border, black where it leaves the interior, as it would be.
+            cv::Mat sub = image->virtual_pad ? sub_image(img, x - image->pad_x, y - image->pad_y, w, h, rx, ry)
                                              : sub_image(img, x, y, w, h, rx, ry);
             double angle = 0;
             if (have_eyes && sub.rows > 0 && sub.cols > 0)
@@ -498,7 +427,7 @@ fk_status fk_image_pad_zero(const fk_image *image, int32_t top, int32_t bottom, 
         // Decoded into a canvas, for these very borders: a virtual padded
         // image over the same pixels. Never for no border at all, which
         // callers use to get a copy they may draw on.
-        if (image->canvas && !image->virtual_pad && (top > 0 || left > 0) && top == image->pad_y &&
+        if (image->scratch && !image->virtual_pad && (top > 0 || left > 0) && top == image->pad_y &&
             bottom == image->pad_y && left == image->pad_x && right == image->pad_x) {
             auto *result = new fk_image;
             result->mat = image->mat;

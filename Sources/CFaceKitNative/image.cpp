@@ -257,7 +257,6 @@ struct fk_canvas {
     // deepface's borders for it (int(0.5 * h), int(0.5 * w)).
     void place(int rows, int cols, fk_image &out) {
         out.keep.reset();
-        out.canvas = true;
         out.scratch = scratch;
         out.pad_y = rows / 2;
         out.pad_x = cols / 2;
@@ -295,22 +294,37 @@ const cv::Mat &fk::whole_pixels(const fk_image *image) {
     if (!image->fit_only.empty())
         throw Failure(FK_ERR_INTERNAL, "this face crop was computed only for fitting to a model's input");
     if (!image->virtual_pad) return image->mat;
+    // Only canvas images are padded virtually, so the scratch is there.
     std::call_once(image->made_once, [&] {
-        if (image->scratch) {
-            auto *scratch = static_cast<PaddedScratch *>(image->scratch.get());
-            scratch->wanted.store(true, std::memory_order_relaxed);
-            image->made = scratch->make(image->mat, image->pad_y, image->pad_x, image->made_keep);
-            return;
-        }
-        const int rows = logical_rows(image), cols = logical_cols(image);
-        const size_t step = size_t(cols) * 3;
-        auto memory = std::make_shared<ZeroMapping>(step * size_t(rows));
-        cv::Mat padded(rows, cols, CV_8UC3, memory->bytes(), step);
-        image->mat.copyTo(padded(cv::Rect(image->pad_x, image->pad_y, image->mat.cols, image->mat.rows)));
-        image->made_keep = std::move(memory);
-        image->made = padded;
+        image->scratch->wanted.store(true, std::memory_order_relaxed);
+        image->made = image->scratch->make(image->mat, image->pad_y, image->pad_x, image->made_keep);
     });
     return image->made;
+}
+
+bool fk::area_resize(int sw, int sh, int nw, int nh) {
+    const double scale_x = 1. / (double(nw) / sw), scale_y = 1. / (double(nh) / sh);
+    const int iscale_x = cv::saturate_cast<int>(scale_x), iscale_y = cv::saturate_cast<int>(scale_y);
+    return std::abs(scale_x - iscale_x) < DBL_EPSILON && std::abs(scale_y - iscale_y) < DBL_EPSILON && iscale_x == 2 &&
+           iscale_y == 2;
+}
+
+fk::LinearColumns::LinearColumns(int sw, int nw, int cn)
+    : xofs(static_cast<size_t>(nw * cn)), fx(static_cast<size_t>(nw * cn)), xmax(nw) {
+    const double scale = 1. / (double(nw) / sw);
+    for (int dx = 0; dx < nw; ++dx) {
+        auto [sx, f] = linear_tap(dx, scale);
+        if (sx < 0) f = 0, sx = 0;
+        if (sx + 1 >= sw) {
+            xmax = std::min(xmax, dx);
+            if (sx >= sw - 1) f = 0, sx = sw - 1;
+        }
+        for (int k = 0; k < cn; ++k) {
+            xofs[size_t(dx * cn + k)] = sx * cn + k;
+            fx[size_t(dx * cn + k)] = f;
+        }
+    }
+    xmax *= cn;
 }
 
 bool fk::padded_resize(const cv::Mat &in, int pad_y, int pad_x, int nw, int nh, cv::Mat &out) {
@@ -322,36 +336,17 @@ bool fk::padded_resize(const cv::Mat &in, int pad_y, int pad_x, int nw, int nh, 
     // noise, output widths from 1 up); 8000 random cases agreed outside it.
     const int h = in.rows, w = in.cols, cn = 3;
     const int sh = h + 2 * pad_y, sw = w + 2 * pad_x;
-    if (nw <= 0 || nh <= 0 || in.type() != CV_8UC3) return false;
-    {
-        const double scale_x = 1. / (double(nw) / sw), scale_y = 1. / (double(nh) / sh);
-        const int iscale_x = cv::saturate_cast<int>(scale_x), iscale_y = cv::saturate_cast<int>(scale_y);
-        if (std::abs(scale_x - iscale_x) < DBL_EPSILON && std::abs(scale_y - iscale_y) < DBL_EPSILON && iscale_x == 2 &&
-            iscale_y == 2)
-            return false;
-    }
-    const double scale_x = 1. / (double(nw) / sw), scale_y = 1. / (double(nh) / sh);
+    if (nw <= 0 || nh <= 0 || in.type() != CV_8UC3 || area_resize(sw, sh, nw, nh)) return false;
+    const double scale_y = 1. / (double(nh) / sh);
     const int width = nw * cn;
-    std::vector<int> xofs(static_cast<size_t>(width));
+    const LinearColumns columns(sw, nw, cn);
+    const std::vector<int> &xofs = columns.xofs;
+    const int xmax = columns.xmax;
     std::vector<short> alpha(static_cast<size_t>(width) * 2);
-    int xmax = nw;
-    for (int dx = 0; dx < nw; ++dx) {
-        float fx = float((dx + 0.5) * scale_x - 0.5);
-        int sx = cvFloor(fx);
-        fx -= float(sx);
-        if (sx < 0) fx = 0, sx = 0;
-        if (sx + 1 >= sw) {
-            xmax = std::min(xmax, dx);
-            if (sx >= sw - 1) fx = 0, sx = sw - 1;
-        }
-        const short a0 = cv::saturate_cast<short>((1.f - fx) * 2048), a1 = cv::saturate_cast<short>(fx * 2048);
-        for (int k = 0; k < cn; ++k) {
-            xofs[size_t(dx * cn + k)] = sx * cn + k;
-            alpha[size_t((dx * cn + k) * 2)] = a0;
-            alpha[size_t((dx * cn + k) * 2 + 1)] = a1;
-        }
+    for (int d = 0; d < width; ++d) {
+        alpha[size_t(d * 2)] = cv::saturate_cast<short>((1.f - columns.fx[size_t(d)]) * 2048);
+        alpha[size_t(d * 2 + 1)] = cv::saturate_cast<short>(columns.fx[size_t(d)] * 2048);
     }
-    xmax *= cn;
     // Outputs [d_lo, d_hi) (elements) have a tap in the interior; the rest
     // are 0. Within them, taps index a copy of the interior row with one
     // black pixel each side, so the loop needs no bounds test.
@@ -363,8 +358,6 @@ bool fk::padded_resize(const cv::Mat &in, int pad_y, int pad_x, int nw, int nh, 
     std::vector<int> tap(static_cast<size_t>(width));
     for (int d = d_lo; d < d_hi; ++d) tap[size_t(d)] = xofs[size_t(d)] - (pad_x - 1) * cn;
     std::vector<uint8_t> line(static_cast<size_t>(w + 2) * cn, 0);
-    std::vector<int> rows[2] = {std::vector<int>(static_cast<size_t>(width)), std::vector<int>(static_cast<size_t>(width))};
-    int row_of[2] = {-1, -1};
     auto horizontal = [&](int sy, std::vector<int> &D) {
         std::memcpy(line.data() + cn, in.ptr<uint8_t>(sy - pad_y), size_t(w) * cn);
         const uint8_t *S = line.data();
@@ -378,30 +371,24 @@ bool fk::padded_resize(const cv::Mat &in, int pad_y, int pad_x, int nw, int nh, 
         }
         for (int d = split; d < d_hi; ++d) out_row[d] = S[tap[size_t(d)]] * 2048;
     };
-    // Source rows only move down: the slot to reuse is the one not holding `keep`.
-    auto source_row = [&](int sy, int keep) -> const std::vector<int> & {
-        for (int k = 0; k < 2; ++k)
-            if (row_of[k] == sy) return rows[k];
-        const int k = row_of[0] == keep ? 1 : 0;
-        if (sy < pad_y || sy >= pad_y + h) std::fill(rows[k].begin(), rows[k].end(), 0);
-        else horizontal(sy, rows[k]);
-        row_of[k] = sy;
-        return rows[k];
+    auto in_border = [&](int sy) { return sy < pad_y || sy >= pad_y + h; };
+    auto fill = [&](int sy, std::vector<int> &D) {  // a row of the border is all 0
+        if (in_border(sy)) std::fill(D.begin(), D.end(), 0);
+        else horizontal(sy, D);
     };
+    RowPair<int> rows(static_cast<size_t>(width));
     out.create(nh, nw, CV_8UC3);
     for (int dy = 0; dy < nh; ++dy) {
-        float fy = float((dy + 0.5) * scale_y - 0.5);
-        const int sy = cvFloor(fy);
-        fy -= float(sy);
-        const int b0 = cv::saturate_cast<short>((1.f - fy) * 2048), b1 = cv::saturate_cast<short>(fy * 2048);
-        const int y0 = std::clamp(sy, 0, sh - 1), y1 = std::clamp(sy + 1, 0, sh - 1);
+        const LinearTap t = linear_tap(dy, scale_y);
+        const int b0 = cv::saturate_cast<short>((1.f - t.f) * 2048), b1 = cv::saturate_cast<short>(t.f * 2048);
+        const int y0 = std::clamp(t.s, 0, sh - 1), y1 = std::clamp(t.s + 1, 0, sh - 1);
         uint8_t *dst = out.ptr<uint8_t>(dy);
-        if ((y0 < pad_y || y0 >= pad_y + h) && (y1 < pad_y || y1 >= pad_y + h)) {
+        if (in_border(y0) && in_border(y1)) {
             std::memset(dst, 0, size_t(width));
             continue;
         }
-        const std::vector<int> &S0 = source_row(y0, -2);
-        const std::vector<int> &S1 = source_row(y1, y0);
+        const std::vector<int> &S0 = rows.get(y0, -2, fill);
+        const std::vector<int> &S1 = rows.get(y1, y0, fill);
         // 0 where both rows are 0.
         std::memset(dst, 0, size_t(d_lo));
         std::memset(dst + d_hi, 0, size_t(width - d_hi));

@@ -12,13 +12,16 @@
 
 #include <opencv2/core.hpp>
 
+namespace fk {
+struct PaddedScratch;  // image.cpp
+}
+
 struct fk_image {
     cv::Mat mat;  // CV_8UC3, BGR
-    // Set when the image was decoded into a canvas (fk_image_decode_padded):
-    // the zero border deepface will pad it with (pad_y rows above and below,
-    // pad_x columns left and right), which fk_image_pad_zero then adds
-    // without writing it (`virtual_pad`).
-    bool canvas = false;
+    // Set when the image was decoded into a canvas (fk_image_decode_padded,
+    // which also sets `scratch`): the zero border deepface will pad it with
+    // (pad_y rows above and below, pad_x columns left and right), which
+    // fk_image_pad_zero then adds without writing it (`virtual_pad`).
     int32_t pad_y = 0, pad_x = 0;
     // A padded image that is only its interior: `mat` inside pad_y zero rows
     // above and below and pad_x zero columns each side. YuNet and deepface's
@@ -31,9 +34,9 @@ struct fk_image {
     // fk_image_pad_zero's fk::ZeroMapping.
     std::shared_ptr<void> keep;
     mutable std::shared_ptr<void> made_keep;
-    // Where a canvas image's padded pixels are made when they must be
-    // (fk::PaddedScratch, the canvas's); null: a fresh mapping.
-    std::shared_ptr<void> scratch;
+    // The canvas's room for making a canvas image's padded pixels when they
+    // must be; set on every canvas image and its virtual padding.
+    std::shared_ptr<fk::PaddedScratch> scratch;
     // A canvas image decoded straight into its padded pixels (the canvas's
     // images are padded whole): what fk_image_pad_zero's virtual image is made of.
     cv::Mat prepadded;
@@ -77,6 +80,62 @@ const cv::Mat &whole_pixels(const fk_image *image);
 // The padded image's size, virtual or not.
 inline int logical_rows(const fk_image *image) { return image->mat.rows + (image->virtual_pad ? 2 * image->pad_y : 0); }
 inline int logical_cols(const fk_image *image) { return image->mat.cols + (image->virtual_pad ? 2 * image->pad_x : 0); }
+
+// OpenCV 4.6's linear resize (cv::resize, INTER_LINEAR -> resizeGeneric_),
+// the parts FaceKit's own copies of it share (fk::padded_resize for 8-bit
+// images, the float64 fit in align.cpp).
+//
+// Whether cv::resize turns a linear resize from sw x sh to nw x nh into an
+// area resize: an exact 2x shrink on both axes.
+bool area_resize(int sw, int sh, int nw, int nh);
+
+// Output i's source position along an axis scaled by `scale` (source over
+// output size): the left (upper) tap, floor(float((i + 0.5) * scale - 0.5)),
+// before any clamping, and the float fraction past it.
+struct LinearTap {
+    int s;
+    float f;
+};
+inline LinearTap linear_tap(int i, double scale) {
+    const float f = float((i + 0.5) * scale - 0.5);
+    const int s = cvFloor(f);
+    return {s, f - float(s)};
+}
+
+// The horizontal axis as resizeGeneric_ sets it up for `cn` interleaved
+// channels: each output element's left tap (an element offset, clamped into
+// the source) and the fraction past it, and `xmax` (an element index), from
+// where the left tap is copied alone.
+struct LinearColumns {
+    std::vector<int> xofs;
+    std::vector<float> fx;
+    int xmax = 0;
+    LinearColumns(int sw, int nw, int cn);
+};
+
+// The two source rows a linear resize's output row reads, each passed
+// through the horizontal pass once: output rows move down, so a row is
+// kept while the next output row still reads it.
+template <typename T>
+class RowPair {
+public:
+    explicit RowPair(size_t width) : rows_{std::vector<T>(width), std::vector<T>(width)} {}
+    // Source row sy, made by fill(sy, row) unless held; `keep`: the row the
+    // same output row reads too, which must not be replaced.
+    template <typename Fill>
+    const std::vector<T> &get(int sy, int keep, Fill &&fill) {
+        for (int k = 0; k < 2; ++k)
+            if (row_of_[k] == sy) return rows_[k];
+        const int k = row_of_[0] == keep ? 1 : 0;
+        fill(sy, rows_[k]);
+        row_of_[k] = sy;
+        return rows_[k];
+    }
+
+private:
+    std::vector<T> rows_[2];
+    int row_of_[2] = {-1, -1};
+};
 
 // OpenCV 4.6's cv::resize (INTER_LINEAR) of `interior` inside a zero border
 // of pad_y rows and pad_x columns, to nw x nh, computed without the border:
