@@ -13,28 +13,43 @@
 namespace {
 
 // deepface's extract_sub_image: the face box with a 50% margin on each side,
-// filled with black where it leaves the image.
-cv::Mat sub_image(const cv::Mat &img, int x, int y, int w, int h, int &rel_x, int &rel_y) {
+// filled with black where it leaves the image. Kept as the part inside the
+// image and where it sits (`at_x`, `at_y`) in the rows x cols sub-image:
+// the rotation reads black outside that part anyway (a constant border), so
+// it never needs the black written; a 1000 x 1000 face near an edge made a
+// fresh 2000 x 2000 black image for every crop.
+struct SubImage {
+    cv::Mat inside;  // may be empty: the box lies wholly outside the image
+    int at_x = 0, at_y = 0, rows = 0, cols = 0;
+
+    // The sub-image itself, black included (for the paths that slice it).
+    cv::Mat whole() const {
+        if (!inside.empty() && at_x == 0 && at_y == 0 && inside.rows == rows && inside.cols == cols) return inside;
+        cv::Mat out = cv::Mat::zeros(rows, cols, CV_8UC3);
+        if (!inside.empty()) inside.copyTo(out(cv::Rect(at_x, at_y, inside.cols, inside.rows)));
+        return out;
+    }
+};
+
+SubImage sub_image(const cv::Mat &img, int x, int y, int w, int h, int &rel_x, int &rel_y) {
     rel_x = int(0.5 * w);
     rel_y = int(0.5 * h);
-    int x1 = x - rel_x, y1 = y - rel_y, x2 = x + w + rel_x, y2 = y + h + rel_y;
-    if (x1 >= 0 && y1 >= 0 && x2 <= img.cols && y2 <= img.rows) {
+    SubImage sub;
+    sub.rows = h + 2 * rel_y;
+    sub.cols = w + 2 * rel_x;
+    const int x1 = x - rel_x, y1 = y - rel_y;
+    const int cx1 = std::max(0, x1), cy1 = std::max(0, y1);
+    const int cx2 = std::min(img.cols, x + w + rel_x), cy2 = std::min(img.rows, y + h + rel_y);
+    if (cx2 > cx1 && cy2 > cy1) {
         // A fresh header over the same pixels, not a ROI: OpenCV lets some
         // operations read past a ROI into its parent, while deepface's numpy
         // slice ends at its edges, so the rotation must see black there.
-        cv::Mat roi = img(cv::Rect(x1, y1, x2 - x1, y2 - y1));
-        return cv::Mat(roi.rows, roi.cols, roi.type(), roi.data, roi.step);
+        cv::Mat roi = img(cv::Rect(cx1, cy1, cx2 - cx1, cy2 - cy1));
+        sub.inside = cv::Mat(roi.rows, roi.cols, roi.type(), roi.data, roi.step);
+        sub.at_x = cx1 - x1;
+        sub.at_y = cy1 - y1;
     }
-    int cx1 = std::max(0, x1), cy1 = std::max(0, y1);
-    int cx2 = std::min(img.cols, x2), cy2 = std::min(img.rows, y2);
-    cv::Mat out = cv::Mat::zeros(h + 2 * rel_y, w + 2 * rel_x, img.type());
-    if (cx2 > cx1 && cy2 > cy1) {
-        int sx = std::max(0, rel_x - x), sy = std::max(0, rel_y - y);
-        int cw = std::min(cx2 - cx1, out.cols - sx), ch = std::min(cy2 - cy1, out.rows - sy);
-        if (cw > 0 && ch > 0)
-            img(cv::Rect(cx1, cy1, cw, ch)).copyTo(out(cv::Rect(sx, sy, cw, ch)));
-    }
-    return out;
+    return sub;
 }
 
 // deepface's project_facial_area: where the box centre goes after rotating
@@ -71,8 +86,8 @@ cv::Mat slice(const cv::Mat &m, int x1, int y1, int x2, int y2) {
 // the matrix and maps each destination pixel independently, so the inverse
 // below (OpenCV's own arithmetic) with its row offset folded into the
 // translation gives the same source coordinates, at a fraction of the cost.
-cv::Mat rotation_rows_matrix(const cv::Mat &sub, double angle, int y1) {
-    cv::Point2f centre(float(sub.cols / 2), float(sub.rows / 2));
+cv::Mat rotation_rows_matrix(int rows, int cols, double angle, int y1) {
+    cv::Point2f centre(float(cols / 2), float(rows / 2));
     cv::Mat M = cv::getRotationMatrix2D(centre, angle, 1.0);
     double *m = M.ptr<double>();
     double D = m[0] * m[4] - m[1] * m[3];
@@ -144,17 +159,29 @@ FitReads fit_reads(int rows, int cols, const int32_t *fits, int count) {
 // differently. A test compares this with warpAffine over the full width.
 //
 // With fits, only the pixels those fits read are computed (each pixel is
-// remapped on its own, so they are the same), the rest left black: a 1000 x
-// 1000 face fitted to 112 x 112 reads about 450 of its rows and columns, so
-// a fifth of the pixels, and the cubic remap was ~13% of indexing a folder.
-cv::Mat rotated_box(const cv::Mat &sub, double angle, int y1, int y2, int x1, int x2, const int32_t *fits = nullptr,
-                    int fit_count = 0, bool *partial = nullptr) {
+// remapped on its own, so they are the same), and only those are kept:
+// `partial` receives their rows and columns (fk_image::fit_rows, fit_cols).
+// A 1000 x 1000 face fitted to 112 x 112 reads about 450 of its rows and
+// columns, so a fifth of the pixels; the cubic remap was ~13% of indexing a
+// folder, and writing the rest black a fresh 3 MB per face.
+//
+// The remap reads the sub-image's part inside the image, with the
+// coordinates moved by where it sits: its constant border gives the black
+// around it, and as each output is an integer sum of its 16 taps, taps that
+// read border add nothing either way.
+struct PartialCrop {
+    bool partial = false;
+    std::vector<int32_t> rows, cols;  // fk_image::fit_rows, fit_cols
+};
+
+cv::Mat rotated_box(const SubImage &sub, double angle, int y1, int y2, int x1, int x2, const int32_t *fits = nullptr,
+                    int fit_count = 0, PartialCrop *partial = nullptr) {
     y1 = std::clamp(y1, 0, sub.rows);
     y2 = std::clamp(y2, 0, sub.rows);
     x2 = std::clamp(x2, 0, sub.cols);
     x1 = std::clamp(x1, 0, x2);
     if (y2 <= y1 || x2 <= x1) return cv::Mat();
-    const cv::Mat matrix = rotation_rows_matrix(sub, angle, y1);
+    const cv::Mat matrix = rotation_rows_matrix(sub.rows, sub.cols, angle, y1);
     const double *M = matrix.ptr<double>();
     constexpr int kABBits = 10, kABScale = 1 << kABBits, kInterBits = 5, kTab = 1 << kInterBits;
     constexpr int kRoundDelta = kABScale / kTab / 2;
@@ -168,9 +195,9 @@ cv::Mat rotated_box(const cv::Mat &sub, double angle, int y1, int y2, int x1, in
         std::iota(reads.rows.begin(), reads.rows.end(), 0);
         std::iota(reads.cols.begin(), reads.cols.end(), 0);
     }
-    if (partial) *partial = !reads.all;
+    if (partial) partial->partial = !reads.all;
     const int nr = int(reads.rows.size()), nc = int(reads.cols.size());
-    if (nr == 0 || nc == 0) return cv::Mat::zeros(rows, cols, sub.type());
+    if (nr == 0 || nc == 0 || sub.inside.empty()) return cv::Mat::zeros(rows, cols, CV_8UC3);
     std::vector<int> adelta(static_cast<size_t>(nc)), bdelta(static_cast<size_t>(nc));
     for (int j = 0; j < nc; ++j) {
         const int x = reads.cols[size_t(j)];
@@ -187,21 +214,22 @@ cv::Mat rotated_box(const cv::Mat &sub, double angle, int y1, int y2, int x1, in
         for (int j = 0; j < nc; ++j) {
             const int X = (X0 + adelta[size_t(j)]) >> (kABBits - kInterBits);
             const int Y = (Y0 + bdelta[size_t(j)]) >> (kABBits - kInterBits);
-            p[2 * j] = cv::saturate_cast<short>(X >> kInterBits);
-            p[2 * j + 1] = cv::saturate_cast<short>(Y >> kInterBits);
+            // In the sub-image, as warpAffine saturates it, then in its inside part.
+            p[2 * j] = cv::saturate_cast<short>(cv::saturate_cast<short>(X >> kInterBits) - sub.at_x);
+            p[2 * j + 1] = cv::saturate_cast<short>(cv::saturate_cast<short>(Y >> kInterBits) - sub.at_y);
             a[j] = uint16_t((Y & (kTab - 1)) * kTab + (X & (kTab - 1)));
         }
     }
     cv::Mat out;
-    cv::remap(sub, out, xy, alpha, cv::INTER_CUBIC, cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
+    cv::remap(sub.inside, out, xy, alpha, cv::INTER_CUBIC, cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
     if (nr == rows && nc == cols) return out;
-    cv::Mat crop = cv::Mat::zeros(rows, cols, sub.type());
-    for (int i = 0; i < nr; ++i) {
-        const cv::Vec3b *from = out.ptr<cv::Vec3b>(i);
-        cv::Vec3b *to = crop.ptr<cv::Vec3b>(reads.rows[size_t(i)]);
-        for (int j = 0; j < nc; ++j) to[reads.cols[size_t(j)]] = from[j];
+    if (partial) {
+        partial->rows.assign(size_t(rows), -1);
+        partial->cols.assign(size_t(cols), -1);
+        for (int i = 0; i < nr; ++i) partial->rows[size_t(reads.rows[size_t(i)])] = i;
+        for (int j = 0; j < nc; ++j) partial->cols[size_t(reads.cols[size_t(j)])] = j;
     }
-    return crop;
+    return out;
 }
 
 // The same box through warpAffine over the sub-image's full width, then cut:
@@ -211,7 +239,7 @@ cv::Mat rotated_box_reference(const cv::Mat &sub, double angle, int y1, int y2, 
     y2 = std::clamp(y2, 0, sub.rows);
     if (y2 <= y1) return cv::Mat();
     cv::Mat out;
-    cv::warpAffine(sub, out, rotation_rows_matrix(sub, angle, y1), cv::Size(sub.cols, y2 - y1),
+    cv::warpAffine(sub, out, rotation_rows_matrix(sub.rows, sub.cols, angle, y1), cv::Size(sub.cols, y2 - y1),
                    cv::INTER_CUBIC | cv::WARP_INVERSE_MAP, cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
     return slice(out, x1, 0, x2, out.rows);
 }
@@ -230,25 +258,44 @@ cv::Mat rotated_box_reference(const cv::Mat &sub, double angle, int y1, int y2, 
 #if defined(__clang__)
 #pragma clang fp contract(off)  // OpenCV's generic code is built without FMA
 #endif
-cv::Mat unit_resize(const cv::Mat &src, int nw, int nh) {
-    const int sw = src.cols, sh = src.rows, cn = 3;
+cv::Mat unit_resize(const fk_image *face, int nw, int nh) {
+    const cv::Mat &src = face->mat;
+    const int sw = fk::logical_cols(face), sh = fk::logical_rows(face), cn = 3;
     if (fk::area_resize(sw, sh, nw, nh)) return cv::Mat();
     const double scale_y = 1. / (double(nh) / sh);
+    // A compact crop (fk_image::fit_rows, fit_cols) is read through its maps;
+    // a pixel it lacks is a bug in fit_reads, refused rather than read.
+    const bool compact = !face->fit_rows.empty();
+    auto row_of = [&](int y) {
+        const int r = compact ? face->fit_rows[size_t(y)] : y;
+        if (r < 0) throw fk::Failure(FK_ERR_INTERNAL, "the fit read a crop row that was not computed");
+        return r;
+    };
+    auto element_of = [&](int e) {  // element offset e = column * cn + channel
+        if (!compact) return e;
+        const int c = face->fit_cols[size_t(e / cn)];
+        if (c < 0) throw fk::Failure(FK_ERR_INTERNAL, "the fit read a crop column that was not computed");
+        return c * cn + e % cn;
+    };
 
     double unit[256];
     for (int v = 0; v < 256; ++v) unit[v] = double(v) * (1.0 / 255.0);
 
     const fk::LinearColumns columns(sw, nw, cn);
     const int width = nw * cn, xmax = columns.xmax;
+    std::vector<int> at0(static_cast<size_t>(width)), at1(static_cast<size_t>(xmax));
+    for (int dx = 0; dx < width; ++dx) {
+        at0[size_t(dx)] = element_of(columns.xofs[size_t(dx)]);
+        if (dx < xmax) at1[size_t(dx)] = element_of(columns.xofs[size_t(dx)] + cn);
+    }
     auto horizontal = [&](int sy, std::vector<double> &out) {
-        const uint8_t *S = src.ptr<uint8_t>(sy);
+        const uint8_t *S = src.ptr<uint8_t>(row_of(sy));
         int dx = 0;
         for (; dx < xmax; ++dx) {
-            const int sx = columns.xofs[size_t(dx)];
             const double a0 = 1.f - columns.fx[size_t(dx)], a1 = columns.fx[size_t(dx)];
-            out[size_t(dx)] = unit[S[sx]] * a0 + unit[S[sx + cn]] * a1;
+            out[size_t(dx)] = unit[S[at0[size_t(dx)]]] * a0 + unit[S[at1[size_t(dx)]]] * a1;
         }
-        for (; dx < width; ++dx) out[size_t(dx)] = unit[S[columns.xofs[size_t(dx)]]];
+        for (; dx < width; ++dx) out[size_t(dx)] = unit[S[at0[size_t(dx)]]];
     };
     fk::RowPair<double> rows(static_cast<size_t>(width));
 
@@ -313,7 +360,8 @@ fk_status fk_align_deepface(const fk_image *image, int32_t x, int32_t y, int32_t
         // A virtually padded image gives its sub-images from its interior.
         const cv::Mat &img = align && image->virtual_pad ? image->mat : fk::whole_pixels(image);
         cv::Mat face;
-        bool partial = false;
+        bool fresh = false;  // face is a new image, not a view of img
+        PartialCrop partial;
         if (fits && fit_count < 0) throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "negative fit count");
         if (!align) {
             face = slice(img, x, y, x + w, y + h);
@@ -321,26 +369,30 @@ fk_status fk_align_deepface(const fk_image *image, int32_t x, int32_t y, int32_t
             int rx = 0, ry = 0;
             // From a virtually padded image's interior: the box moved by the
             // border, black where it leaves the interior, as it would be.
-            cv::Mat sub = image->virtual_pad ? sub_image(img, x - image->pad_x, y - image->pad_y, w, h, rx, ry)
-                                             : sub_image(img, x, y, w, h, rx, ry);
+            const SubImage sub = image->virtual_pad ? sub_image(img, x - image->pad_x, y - image->pad_y, w, h, rx, ry)
+                                                    : sub_image(img, x, y, w, h, rx, ry);
             double angle = 0;
             if (have_eyes && sub.rows > 0 && sub.cols > 0)
                 angle = std::atan2(double(ley) - rey, double(lex) - rex) * 180.0 / M_PI;
             int box[4];
             project(rx, ry, rx + w, ry + h, angle, sub.rows, sub.cols, box);
             if (have_eyes && sub.rows > 0 && sub.cols > 0) {
-                face = align == 2 ? rotated_box_reference(sub, angle, box[1], box[3], box[0], box[2])
+                face = align == 2 ? rotated_box_reference(sub.whole(), angle, box[1], box[3], box[0], box[2])
                                   : rotated_box(sub, angle, box[1], box[3], box[0], box[2], fits, fit_count, &partial);
+                fresh = true;
             } else {
-                face = slice(sub, box[0], box[1], box[2], box[3]);
+                face = slice(sub.whole(), box[0], box[1], box[2], box[3]);
             }
         }
         auto result = std::make_unique<fk_image>();
-        // A fresh crop is its own; a slice of the image is copied. Empty when
-        // the box fell outside the image.
-        result->mat = partial || (!face.empty() && face.u != img.u) ? face : face.clone();
-        if (partial)
+        // A slice of the image is copied: the crop must outlive it. Empty
+        // when the box fell outside the image.
+        result->mat = fresh ? face : face.clone();
+        if (partial.partial) {
             for (int32_t i = 0; i < fit_count; ++i) result->fit_only.emplace_back(fits[2 * i], fits[2 * i + 1]);
+            result->fit_rows = std::move(partial.rows);
+            result->fit_cols = std::move(partial.cols);
+        }
         *out = result.release();
     });
 }
@@ -380,13 +432,17 @@ fk_status fk_preprocess_fit(const fk_image *face, int32_t tw, int32_t th, int32_
         // so resize in float64 too: resizing uint8 would round differently.
         // Its represent with detector "skip" resizes the decoded bytes
         // instead and divides afterwards, in float32 (from_bytes).
-        double factor = std::min(double(th) / src.rows, double(tw) / src.cols);
-        int nw = int(src.cols * factor), nh = int(src.rows * factor);
+        const int rows = fk::logical_rows(face), cols = fk::logical_cols(face);
+        double factor = std::min(double(th) / rows, double(tw) / cols);
+        int nw = int(cols * factor), nh = int(rows * factor);
         const int depth = from_bytes == 1 ? src.depth() : CV_64F;
         cv::Mat resized;
         if (nw > 0 && nh > 0) {
-            if (from_bytes == 0) resized = unit_resize(src, nw, nh);
+            if (from_bytes == 0) resized = unit_resize(face, nw, nh);
             if (resized.empty()) {
+                // Only an area resize comes here, which reads every pixel, so
+                // fit_reads never made such a crop compact.
+                if (!face->fit_rows.empty()) throw fk::Failure(FK_ERR_INTERNAL, "a compact crop cannot be area-resized");
                 cv::Mat f = src;
                 if (from_bytes != 1) src.convertTo(f, CV_64FC3, 1.0 / 255.0);
                 cv::resize(f, resized, cv::Size(nw, nh));

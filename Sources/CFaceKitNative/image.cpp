@@ -483,6 +483,7 @@ fk_status fk_image_draw_face(fk_image *image, int32_t x, int32_t y, int32_t w, i
                              const float *points, int32_t point_count, const char *label,
                              fk_error *error) {
     return fk::guarded(error, FK_ERR_INTERNAL, [&] {
+        fk::whole_pixels(image);  // refuses a crop made only for fitting
         if (image->virtual_pad) {  // drawn on, so made whole and its own
             image->mat = fk::whole_pixels(image);
             image->keep = image->made_keep;

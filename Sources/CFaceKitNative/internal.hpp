@@ -44,6 +44,11 @@ struct fk_image {
     // (width, height) targets (see fk_align_deepface): zero elsewhere, so
     // nothing else may read it.
     std::vector<std::pair<int32_t, int32_t>> fit_only;
+    // With fit_only, when set: `mat` holds only the computed rows and
+    // columns, in order, of a crop fit_rows.size() x fit_cols.size();
+    // fit_rows[r] (fit_cols[c]) is where the crop's row r (column c) lies in
+    // mat, or -1 where no fit reads it.
+    std::vector<int32_t> fit_rows, fit_cols;
     fk_image() = default;
     fk_image(const fk_image &) = delete;
     fk_image &operator=(const fk_image &) = delete;
@@ -77,9 +82,15 @@ struct ZeroMapping {
 // A virtually padded image gets its padded pixels made here, once.
 const cv::Mat &whole_pixels(const fk_image *image);
 
-// The padded image's size, virtual or not.
-inline int logical_rows(const fk_image *image) { return image->mat.rows + (image->virtual_pad ? 2 * image->pad_y : 0); }
-inline int logical_cols(const fk_image *image) { return image->mat.cols + (image->virtual_pad ? 2 * image->pad_x : 0); }
+// The padded image's size, virtual or not; a compact crop's whole size.
+inline int logical_rows(const fk_image *image) {
+    if (!image->fit_rows.empty()) return int(image->fit_rows.size());
+    return image->mat.rows + (image->virtual_pad ? 2 * image->pad_y : 0);
+}
+inline int logical_cols(const fk_image *image) {
+    if (!image->fit_cols.empty()) return int(image->fit_cols.size());
+    return image->mat.cols + (image->virtual_pad ? 2 * image->pad_x : 0);
+}
 
 // OpenCV 4.6's linear resize (cv::resize, INTER_LINEAR -> resizeGeneric_),
 // the parts FaceKit's own copies of it share (fk::padded_resize for 8-bit

@@ -37,6 +37,29 @@ final class RotatedCropTests: XCTestCase {
         }
     }
 
+    /// Without eyes deepface cuts the box from the margin sub-image as it
+    /// is: the crop is a copy, and keeps its pixels once the image is gone
+    /// and its memory reused.
+    func testACropWithoutEyesOutlivesItsImage() throws {
+        let source = try Fixtures.image("img1.jpg")
+        var crops: [Image] = []
+        do {
+            let image = try ImageLoader().load(source)
+            for (x, y) in [(300, 200), (0, 0), (image.width - 150, image.height - 150)] {
+                crops.append(try image.deepfaceCrop(x: x, y: y, w: 200, h: 220, align: true, leftEye: nil, rightEye: nil))
+            }
+        }
+        var others: [Image] = []
+        for name in ["couple.jpg", "img2.jpg", "img1.jpg"] { others.append(try ImageLoader().load(try Fixtures.image(name))) }
+        let image = try ImageLoader().load(source)
+        for (crop, (x, y)) in zip(crops, [(300, 200), (0, 0), (image.width - 150, image.height - 150)]) {
+            let fresh = try image.deepfaceCrop(x: x, y: y, w: 200, h: 220, align: true, leftEye: nil, rightEye: nil)
+            XCTAssertFalse(fresh.isEmpty)
+            XCTAssertTrue(try crop.bgrBytes() == fresh.bgrBytes(), "box at \(x),\(y): the crop's pixels changed")
+        }
+        XCTAssertEqual(others.count, 3)
+    }
+
     /// A crop cut only for fitting to some model sizes computes only the
     /// pixels those resizes read: fitted to each size, it gives the floats of
     /// the whole crop, and it refuses any other use.
