@@ -12,6 +12,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include <jpeglib.h>
 #include <jerror.h>
@@ -145,7 +146,64 @@ void use_errors(Info &cinfo, JpegErrors &errors) {
     errors.pub.output_message = jpeg_quiet;
 }
 
-cv::Mat decode_jpeg(const uint8_t *d, size_t n, int &orientation, const PixelTarget *target) {
+// libjpeg's coefficient buffers in a CoefficientMemory. libjpeg reaches its
+// whole-image buffers only through the memory manager's virtual-array methods
+// (request at setup, realize once all are requested, access per row band),
+// which an application may replace; these replace the block-array ones.
+// Every array lives in memory, as libjpeg's own manager keeps them without a
+// backing store, with its checks; rows are zeroed up front where libjpeg
+// zeroes them on first access (pre_zero), so what is read is the same.
+struct VirtualBlocks {  // what a jvirt_barray_ptr points to here
+    JBLOCKARRAY rows;
+    JDIMENSION blocks_per_row, num_rows, max_access;
+    boolean pre_zero;
+    VirtualBlocks *next;
+};
+
+struct CoefficientManager {
+    CoefficientMemory *memory;
+    void (*realize_samples)(j_common_ptr);  // libjpeg's realize, for sample arrays
+    VirtualBlocks *arrays = nullptr;
+};
+
+jvirt_barray_ptr request_blocks(j_common_ptr cinfo, int pool_id, boolean pre_zero, JDIMENSION blocks_per_row,
+                                JDIMENSION num_rows, JDIMENSION max_access) {
+    if (pool_id != JPOOL_IMAGE) ERREXIT1(cinfo, JERR_BAD_POOL_ID, pool_id);
+    auto *manager = static_cast<CoefficientManager *>(cinfo->client_data);
+    auto *array = static_cast<VirtualBlocks *>((*cinfo->mem->alloc_small)(cinfo, JPOOL_IMAGE, sizeof(VirtualBlocks)));
+    *array = VirtualBlocks{nullptr, blocks_per_row, num_rows, max_access, pre_zero, manager->arrays};
+    manager->arrays = array;
+    return reinterpret_cast<jvirt_barray_ptr>(array);
+}
+
+void realize_blocks(j_common_ptr cinfo) {
+    auto *manager = static_cast<CoefficientManager *>(cinfo->client_data);
+    manager->realize_samples(cinfo);
+    // Rows 64-byte aligned (a block is 128 bytes), as SIMD code may load them.
+    auto row_bytes = [](const VirtualBlocks *a) { return (size_t(a->blocks_per_row) * sizeof(JBLOCK) + 63) / 64 * 64; };
+    size_t total = 0;
+    for (const VirtualBlocks *a = manager->arrays; a; a = a->next) total += row_bytes(a) * a->num_rows;
+    if (total == 0) return;
+    uint8_t *at = manager->memory->reserve(total);
+    for (VirtualBlocks *a = manager->arrays; a; a = a->next) {
+        const size_t bytes = row_bytes(a);
+        a->rows = static_cast<JBLOCKARRAY>((*cinfo->mem->alloc_large)(cinfo, JPOOL_IMAGE, sizeof(JBLOCKROW) * a->num_rows));
+        for (JDIMENSION r = 0; r < a->num_rows; ++r) a->rows[r] = reinterpret_cast<JBLOCKROW>(at + bytes * r);
+        if (a->pre_zero) std::memset(at, 0, bytes * a->num_rows);
+        at += bytes * a->num_rows;
+    }
+}
+
+JBLOCKARRAY access_blocks(j_common_ptr cinfo, jvirt_barray_ptr ptr, JDIMENSION start_row, JDIMENSION num_rows,
+                          boolean) {
+    auto *array = reinterpret_cast<VirtualBlocks *>(ptr);
+    if (!array->rows || start_row + num_rows > array->num_rows || num_rows > array->max_access)
+        ERREXIT(cinfo, JERR_BAD_VIRTUAL_ACCESS);
+    return array->rows + start_row;
+}
+
+cv::Mat decode_jpeg(const uint8_t *d, size_t n, int &orientation, const PixelTarget *target,
+                    CoefficientMemory *coefficients) {
     // OpenCV only takes data starting FF D8 FF for JPEG.
     if (n < 3 || d[2] != 0xFF) undecodable("jpeg", "no marker follows the start of image");
     jpeg_decompress_struct cinfo{};
@@ -160,6 +218,13 @@ cv::Mat decode_jpeg(const uint8_t *d, size_t n, int &orientation, const PixelTar
     if (setjmp(errors.jump)) undecodable("jpeg", errors.message);
 
     jpeg_create_decompress(&cinfo);
+    CoefficientManager manager{coefficients, cinfo.mem->realize_virt_arrays};
+    if (coefficients) {
+        cinfo.client_data = &manager;
+        cinfo.mem->request_virt_barray = request_blocks;
+        cinfo.mem->realize_virt_arrays = realize_blocks;
+        cinfo.mem->access_virt_barray = access_blocks;
+    }
     jpeg_mem_src(&cinfo, d, static_cast<unsigned long>(n));
     jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(&cinfo, TRUE);
@@ -789,13 +854,14 @@ void write_file(const std::string &path, const std::vector<uint8_t> &bytes) {
 
 }  // namespace
 
-cv::Mat decode_image(const uint8_t *data, size_t length, const std::string &format, const PixelTarget *target) {
+cv::Mat decode_image(const uint8_t *data, size_t length, const std::string &format, const PixelTarget *target,
+                     CoefficientMemory *coefficients) {
     cv::Mat image;
     int orientation = 1;  // only JPEG and PNG carry EXIF that OpenCV applies
     // Only the JPEG decoder writes into a target: JPEG is the format of
     // nearly every photo indexed, and the others are copied by the caller.
     if (format == "jpeg")
-        image = decode_jpeg(data, length, orientation, target);
+        image = decode_jpeg(data, length, orientation, target, coefficients);
     else if (format == "png")
         image = decode_png(data, length, orientation);
     else if (format == "webp")

@@ -251,6 +251,7 @@ struct PaddedScratch {
 
 struct fk_canvas {
     std::shared_ptr<fk::ZeroMapping> mapping;
+    fk::CoefficientMemory coefficients;
     std::shared_ptr<fk::PaddedScratch> scratch = std::make_shared<fk::PaddedScratch>();
 
     // Room for an image of rows x cols, as `out.mat`, recorded with
@@ -442,7 +443,7 @@ fk_status fk_image_decode_padded(const uint8_t *data, size_t length, int64_t max
             canvas->place(rows, cols, *image);
             return image->mat;
         };
-        cv::Mat decoded = fk::decode_image(data, length, p.format, &target);
+        cv::Mat decoded = fk::decode_image(data, length, p.format, &target, &canvas->coefficients);
         if (image->mat.empty() || decoded.data != image->mat.data) {
             canvas->place(decoded.rows, decoded.cols, *image);
             decoded.copyTo(image->mat);

@@ -30,6 +30,22 @@ final class DecodeCanvasTests: XCTestCase {
         }
     }
 
+    /// Progressive JPEGs keep their coefficients in the canvas's memory,
+    /// reused from one image to the next and zeroed again: a large photo, then
+    /// smaller ones and a baseline JPEG over what it left, decode as alone.
+    /// Every coefficient a scan leaves at zero must read zero, or the pixels
+    /// show the previous image.
+    func testProgressiveJPEGsThroughOneCanvasDecodeAsAlone() throws {
+        let canvas = try DecodeCanvas()
+        for name in ["img49.jpg", "img2.jpg", "img22.jpg", "img10.jpg", "img12.jpg", "img40.jpg", "img61.jpg", "img49.jpg"] {
+            let source = try Fixtures.image(name)
+            let plain = try loader.load(source)
+            let reused = try loader.load(source, into: canvas)
+            XCTAssertEqual([reused.width, reused.height], [plain.width, plain.height], name)
+            XCTAssertTrue(try reused.bgrBytes() == plain.bgrBytes(), "\(name): the pixels differ from a plain decode")
+        }
+    }
+
     /// An engine that keeps its canvases and runs a copy of each network
     /// per lane (the bulk commands') embeds a run of images exactly as one
     /// that takes a fresh canvas for each image and shares one copy, and as
