@@ -2,8 +2,8 @@
 #include "engine.hpp"
 #include "internal.hpp"
 
+#include <dlfcn.h>
 #include <fcntl.h>
-
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -52,6 +52,23 @@ void fk_set_trim_threshold(size_t bytes) {
 #else
     (void)bytes;
 #endif
+}
+
+// OpenBLAS (dlib's BLAS, through Debian's libblas.so.3) starts its worker
+// threads in its constructor, and each busy-waits in sched_yield for 2^28
+// cycles (~0.1 s) before it sleeps: in a short run, a core's worth of spinning
+// next to the image lanes (~40 ms of CPU while indexing the dataset folder,
+// perf). OPENBLAS_THREAD_TIMEOUT would shorten the wait, but OpenBLAS reads it
+// in its constructor, before main, and an executable cannot set it in time (a
+// setenv from its preinit array is undone by libc's start-up). So the workers
+// are stopped through OpenBLAS's own shutdown, the one it runs before a fork;
+// its next threaded call starts them again. Another BLAS lacks the symbol.
+int32_t fk_blas_stop_idle_threads(void) {
+    using Shutdown = int (*)(void);
+    auto shutdown = reinterpret_cast<Shutdown>(dlsym(RTLD_DEFAULT, "blas_thread_shutdown_"));
+    if (!shutdown) return 0;
+    shutdown();
+    return 1;
 }
 
 fk_status fk_sha256_file(const char *path, char hex[65], fk_error *error) {

@@ -17,6 +17,7 @@ struct FaceKitCommand: AsyncParsableCommand {
 
     static func main() async {
         ProcessMemory.releaseLargeBuffersPromptly()
+        ProcessMemory.stopIdleBLASThreads()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

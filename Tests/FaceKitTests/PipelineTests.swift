@@ -61,6 +61,20 @@ final class PipelineTests: XCTestCase {
         }
     }
 
+    /// The CLI stops OpenBLAS's idle workers at start-up; dlib's ResNet
+    /// (the Dlib model's BLAS products) starts them again and embeds as it
+    /// did before, in the same process.
+    func testDlibEmbedsAsBeforeOnceOpenBLASIdleThreadsAreStopped() throws {
+        let source = try Fixtures.image("img2.jpg")
+        let before = try engine.represent(source, model: "Dlib", options: .init(detector: .yunet))
+        XCTAssertTrue(ProcessMemory.stopIdleBLASThreads(), "libblas is OpenBLAS here (scripts/ensure-deps.sh installs it)")
+        for _ in 0..<2 {
+            let after = try FaceEngine().represent(source, model: "Dlib", options: .init(detector: .yunet))
+            XCTAssertEqual(after.map(\.embedding), before.map(\.embedding))
+            XCTAssertTrue(ProcessMemory.stopIdleBLASThreads())
+        }
+    }
+
     func testSkipUsesTheWholeImage() throws {
         let faces = try engine.represent(try Fixtures.image("img1.jpg"), model: "SFace", options: .init(detector: .skip))
         XCTAssertEqual(faces.count, 1)

@@ -376,6 +376,11 @@ void fk_set_mmap_threshold(size_t bytes);
 void fk_set_trim_threshold(size_t bytes);
 // SHA-256 of a file, as 64 lowercase hex characters plus a NUL.
 fk_status fk_sha256_file(const char *path, char hex[65], fk_error *error);
+
+// Stops OpenBLAS's idle worker threads, which busy-wait ~0.1 s after start-up
+// and after each threaded call; OpenBLAS restarts them when it needs them.
+// 1 when the process's BLAS is OpenBLAS, else 0 (nothing done).
+int32_t fk_blas_stop_idle_threads(void);
 // Version strings of the linked native libraries.
 const char *fk_native_versions(void);
 

@@ -20,6 +20,14 @@ public enum ProcessMemory {
         fk_set_mmap_threshold(32 << 20)
     }
 
+    /// For a short command: OpenBLAS's worker threads (dlib's BLAS) stop
+    /// busy-waiting for work that does not come; the first threaded BLAS
+    /// call starts them again. False, and nothing done, with another BLAS.
+    @discardableResult
+    public static func stopIdleBLASThreads() -> Bool {
+        fk_blas_stop_idle_threads() == 1
+    }
+
     /// For streaming a folder: as reuseImageBuffers, and freed memory stays
     /// in the heap too. At glibc's 128 KiB trim threshold, a freed buffer at
     /// the top of a heap (libjpeg's coefficient buffers, face crops) went
