@@ -15,46 +15,92 @@
 namespace fk {
 namespace {
 
-// The network runs as an fk_graph (oneDNN) on a fixed 640 x 640 canvas:
-// deepface never feeds it more, and one size means one plan, where a plan per
-// image size would cost ~25 ms of kernel generation each time. The image sits
-// in the top-left corner on zeros, and only the anchors of its padded size
-// are decoded, as on a network of that size. OpenCV's importer (at the
-// padded size) serves when the file does not translate or under
-// FACEKIT_ENGINE=opencv.
-constexpr int kCanvas = 640;
+// The network runs as an fk_graph (oneDNN) on a canvas of a few fixed sizes:
+// 640 x 640 (deepface never feeds it more), and 640 x 480 and 480 x 640 for
+// the 4:3 and 3:2 photos that are most of what it sees (a 3:2 photo shrunk to
+// 640 is 640 x 427, padded to 640 x 448 by FaceDetectorYN): on the dataset
+// folder, 22% less of YuNet's arithmetic. A graph per image size would
+// generate its kernels again for each new size; a canvas's graph is made
+// once, when the canvas is first needed, and the smaller canvases run in the
+// 640 x 640 one's activation memory. The image sits in the
+// top-left corner of the smallest canvas that holds its padded size, on
+// zeros, and only the anchors of that padded size are decoded, as on a
+// network of that size (the canvas is that size exactly for a 4:3 photo).
+// OpenCV's importer (at the padded size) serves when the file does not
+// translate or under FACEKIT_ENGINE=opencv.
+constexpr int kCanvases = 3;
+constexpr int kCanvasSizes[kCanvases][2] = {{640, 640}, {640, 480}, {480, 640}};  // width, height
 
 class YuNetDetector final : public Detector {
     cv::dnn::Net net_;
-    std::unique_ptr<fk_graph, void (*)(fk_graph *)> graph_{nullptr, fk_graph_free};
+    // One per canvas size, the graph made on first use; canvas 0 (640 x 640)
+    // at once, so that a file that does not translate falls back to OpenCV.
+    struct Canvas {
+        int width = 0, height = 0;
+        std::string plan;  // its saved plan's path, or empty
+        std::unique_ptr<fk_graph, void (*)(fk_graph *)> graph{nullptr, fk_graph_free};
+        bool failed = false;  // could not be made: the 640 x 640 canvas serves
+        std::vector<float> input, outputs;
+        int used_rows = 0, used_cols = 0;  // the corner the last image wrote
+    };
+    std::string onnx_;
+    Canvas canvases_[kCanvases];  // destroyed last to first: the smaller ones borrow from canvas 0
+    bool graphs_ = false;
     std::vector<std::string> names_;
     cv::Mat padded_;  // reused between calls
     cv::Mat small_;   // a small image with deepface's border, reused between calls
-    std::vector<float> canvas_, outputs_;
-    int used_rows_ = 0, used_cols_ = 0;  // the canvas' corner the last image wrote
     std::vector<cv::Mat> outs_;
 
+    bool make_graph(Canvas &c) {
+        const int64_t shape[4] = {1, 3, c.height, c.width};
+        fk_graph *graph = nullptr;
+        int32_t nhwc = 0;
+        fk_error error{};
+        if (fk_graph_from_onnx_resized(onnx_.c_str(), shape, 4, c.plan.empty() ? nullptr : c.plan.c_str(), &graph, &nhwc, &error) != FK_OK) {
+            c.failed = true;
+            return false;
+        }
+        c.graph.reset(graph);
+        // A smaller canvas's activations fit in the 640 x 640 one's, and one
+        // detector runs one image at a time (~11 MB less per canvas).
+        if (&c != &canvases_[0] && canvases_[0].graph) fk_graph_borrow_activations(c.graph.get(), canvases_[0].graph.get());
+        c.input.assign(size_t(c.width) * c.height * 3, 0.f);
+        size_t floats = 0;
+        for (int stride : {8, 16, 32}) floats += size_t(c.width / stride) * (c.height / stride) * (1 + 1 + 4 + 10);
+        c.outputs.resize(floats);
+        return true;
+    }
+
+    // The smallest canvas that holds a pw x ph image and could be made.
+    Canvas &canvas_for(int pw, int ph) {
+        int best = 0;
+        for (int i = 1; i < kCanvases; ++i) {
+            const Canvas &c = canvases_[i];
+            if (c.failed || c.width < pw || c.height < ph) continue;
+            if (c.width * c.height < canvases_[best].width * canvases_[best].height) best = i;
+        }
+        Canvas &c = canvases_[best];
+        if (!c.graph && (best == 0 || !make_graph(c))) return canvases_[0];
+        return c;
+    }
+
 public:
+    // paths: the ONNX file, then (optionally) one saved plan per canvas size
+    // in fk_yunet_canvas order.
     explicit YuNetDetector(const std::vector<std::string> &paths) {
         if (paths.empty()) throw Failure(FK_ERR_INVALID_ARGUMENT, "yunet needs its ONNX file");
         for (const char *head : {"cls", "obj", "bbox", "kps"})
             for (int stride : {8, 16, 32}) names_.push_back(std::string(head) + "_" + std::to_string(stride));
+        onnx_ = paths[0];
+        for (int i = 0; i < kCanvases; ++i) {
+            canvases_[i].width = kCanvasSizes[i][0];
+            canvases_[i].height = kCanvasSizes[i][1];
+            if (paths.size() == size_t(1 + kCanvases)) canvases_[i].plan = paths[size_t(1 + i)];
+        }
         const char *engine = std::getenv("FACEKIT_ENGINE");
-        if (!engine || std::string(engine) != "opencv") {
-            const int64_t shape[4] = {1, 3, kCanvas, kCanvas};
-            fk_graph *graph = nullptr;
-            int32_t nhwc = 0;
-            fk_error error{};
-            // paths[1], when given: the graph's saved plan.
-            const char *plan = paths.size() > 1 ? paths[1].c_str() : nullptr;
-            if (fk_graph_from_onnx(paths[0].c_str(), shape, 4, plan, &graph, &nhwc, &error) == FK_OK) {
-                graph_.reset(graph);
-                canvas_.assign(size_t(kCanvas) * kCanvas * 3, 0.f);
-                size_t floats = 0;
-                for (int stride : {8, 16, 32}) floats += size_t(kCanvas / stride) * (kCanvas / stride) * (1 + 1 + 4 + 10);
-                outputs_.resize(floats);
-                return;
-            }
+        if ((!engine || std::string(engine) != "opencv") && make_graph(canvases_[0])) {
+            graphs_ = true;
+            return;
         }
         try {
             net_ = cv::dnn::readNetFromONNX(paths[0]);
@@ -67,7 +113,7 @@ public:
     // of a grid `grid[s]` anchors wide.
     std::vector<const float *> run(const cv::Mat &img, int pw, int ph, int grid[3]) {
         std::vector<const float *> heads;
-        if (!graph_) {
+        if (!graphs_) {
             cv::copyMakeBorder(img, padded_, 0, ph - img.rows, 0, pw - img.cols, cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
             net_.setInput(cv::dnn::blobFromImage(padded_));
             net_.forward(outs_, names_);
@@ -76,33 +122,35 @@ public:
             return heads;
         }
         if (img.type() != CV_8UC3) throw Failure(FK_ERR_INVALID_ARGUMENT, "yunet takes 8-bit BGR images");
+        Canvas &c = canvas_for(pw, ph);
         // Channels-last BGR floats, as blobFromImage gives them before its
         // transpose; zeros around, as copyMakeBorder pads. Only what the last
         // image wrote outside this one's corner is cleared again.
-        for (int y = 0; y < used_rows_; ++y) {
-            float *dst = canvas_.data() + size_t(y) * kCanvas * 3;
+        const size_t row_floats = size_t(c.width) * 3;
+        for (int y = 0; y < c.used_rows; ++y) {
+            float *dst = c.input.data() + size_t(y) * row_floats;
             const int from = y < img.rows ? img.cols * 3 : 0;
-            if (from < used_cols_ * 3) std::fill(dst + from, dst + used_cols_ * 3, 0.f);
+            if (from < c.used_cols * 3) std::fill(dst + from, dst + c.used_cols * 3, 0.f);
         }
         for (int y = 0; y < img.rows; ++y) {
             const uint8_t *row = img.ptr<uint8_t>(y);
-            float *dst = canvas_.data() + size_t(y) * kCanvas * 3;
+            float *dst = c.input.data() + size_t(y) * row_floats;
             for (int x = 0; x < img.cols * 3; ++x) dst[x] = float(row[x]);
         }
-        used_rows_ = img.rows;
-        used_cols_ = img.cols;
+        c.used_rows = img.rows;
+        c.used_cols = img.cols;
         size_t written = 0;
         fk_error error{};
-        if (fk_graph_forward(graph_.get(), canvas_.data(), 1, outputs_.data(), outputs_.size(), &written, &error) != FK_OK)
+        if (fk_graph_forward(c.graph.get(), c.input.data(), 1, c.outputs.data(), c.outputs.size(), &written, &error) != FK_OK)
             throw Failure(FK_ERR_INFERENCE, std::string("yunet: ") + error.message);
         const int width[4] = {1, 1, 4, 10};
-        const float *p = outputs_.data();
+        const float *p = c.outputs.data();
         for (int h = 0; h < 4; ++h)
             for (int s = 0; s < 3; ++s) {
                 heads.push_back(p);
-                const int cells = kCanvas >> (3 + s);
-                grid[s] = cells;
-                p += size_t(cells) * cells * width[h];
+                const int cols = c.width >> (3 + s), rows = c.height >> (3 + s);
+                grid[s] = cols;
+                p += size_t(cols) * rows * width[h];
             }
         return heads;
     }
@@ -212,3 +260,10 @@ std::unique_ptr<Detector> make_yunet_detector(const std::vector<std::string> &pa
 }
 
 }  // namespace fk
+
+extern "C" int32_t fk_yunet_canvas(int32_t index, int32_t *width, int32_t *height) {
+    if (index < 0 || index >= fk::kCanvases) return 0;
+    *width = fk::kCanvasSizes[index][0];
+    *height = fk::kCanvasSizes[index][1];
+    return 1;
+}

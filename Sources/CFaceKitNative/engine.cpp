@@ -578,6 +578,9 @@ struct Net::Impl {
     std::vector<Weights> weights;
     std::vector<dn::memory> loaded;  // each weight's final memory, in weights' order
     std::vector<void *> blocks;
+    std::vector<size_t> block_sizes;  // the activation blocks (blocks' first entries)
+    std::vector<int> block_of;        // each buffer's block, -1 for none
+    void *scratchpad = nullptr;
     dn::memory input;
     std::vector<dn::memory> input_views;
     const std::vector<Layer> *layers = nullptr;
@@ -1178,11 +1181,31 @@ void Net::Impl::allocate() {
     std::vector<void *> base;
     for (size_t s : size) base.push_back(alloc(s));
     activation_bytes = std::accumulate(size.begin(), size.end(), size_t(0));
-    void *scratchpad = scratch ? alloc(scratch) : nullptr;
+    scratchpad = scratch ? alloc(scratch) : nullptr;
     for (auto &[mem, buf] : bindings) {
         if (buf < 0) mem.set_data_handle(scratchpad);
         else if (block_of[buf] >= 0) mem.set_data_handle(base[block_of[buf]]);
     }
+    block_sizes = std::move(size);
+    this->block_of = std::move(block_of);
+}
+
+bool Net::borrow_activations(const Net &lender) {
+    Impl &a = *impl;
+    const Impl &b = *lender.impl;
+    if (a.block_sizes.size() != b.block_sizes.size() || b.blocks.size() < b.block_sizes.size() || a.scratch > b.scratch)
+        return false;
+    for (size_t k = 0; k < a.block_sizes.size(); ++k)
+        if (a.block_sizes[k] > b.block_sizes[k]) return false;
+    for (auto &[mem, buf] : a.bindings) {
+        if (buf < 0) mem.set_data_handle(b.scratchpad);
+        else if (a.block_of[buf] >= 0) mem.set_data_handle(b.blocks[size_t(a.block_of[buf])]);
+    }
+    // Never touched yet (the first pass does that), so freeing them costs nothing.
+    for (void *p : a.blocks) std::free(p);
+    a.blocks.clear();
+    a.scratchpad = nullptr;
+    return true;
 }
 
 std::unique_ptr<Net> Net::plan(const std::vector<Layer> &layers, const std::vector<int> &input_shape, const std::vector<int> &outputs,

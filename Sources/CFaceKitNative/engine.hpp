@@ -58,6 +58,11 @@ public:
     // for 4-d outputs), one after another.
     void forward(const float *nhwc, float *out);
     const std::vector<std::vector<int>> &output_shapes() const;
+    // Runs in `lender`'s activation blocks and scratchpad instead of its own
+    // (which it frees), when each of its blocks fits in the lender's: the
+    // same net at a smaller input. The two must never run at once, and the
+    // lender must outlive this net. False, and nothing changed, otherwise.
+    bool borrow_activations(const Net &lender);
     // Layers, primitives, fused layers and inserted reorders, for FACEKIT_PROFILE.
     std::string summary() const;
     ~Net();

@@ -403,6 +403,11 @@ fk_status fk_graph_new_with_engine(fk_graph **out, const char *engine, fk_error 
 
 void fk_graph_free(fk_graph *graph) { delete graph; }
 
+int32_t fk_graph_borrow_activations(fk_graph *graph, const fk_graph *lender) {
+    if (!graph || !lender || !graph->onednn || !lender->onednn || graph == lender) return 0;
+    return graph->onednn->borrow_activations(*lender->onednn) ? 1 : 0;
+}
+
 fk_status fk_graph_add(fk_graph *graph, const char *name, const char *type, const char *params, const int32_t *inputs,
                        int32_t input_count, const fk_blob *blobs, int32_t blob_count, const int32_t *expected_shape,
                        int32_t expected_dims, int32_t *id, fk_error *error) {

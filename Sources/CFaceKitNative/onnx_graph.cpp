@@ -108,7 +108,11 @@ struct Blob {
 
 class Translator {
 public:
-    Translator(std::string_view data, const Shape &want, fk_graph *graph) : data_(data), want_(want), graph_(graph) {}
+    // spatial: the input's height and width may differ from the file's (a
+    // fully convolutional net, as OpenCV's importer allows); every shape is
+    // then derived from the wanted one.
+    Translator(std::string_view data, const Shape &want, fk_graph *graph, bool spatial = false)
+        : data_(data), want_(want), graph_(graph), spatial_(spatial) {}
 
     bool input_nhwc = false;
     std::vector<int32_t> input_nchw;  // the network input, NCHW, batch 1
@@ -187,6 +191,7 @@ private:
     std::unordered_map<std::string, Value> values_;
     std::unordered_set<std::string> names_{"input"};
     std::string input_name_;
+    bool spatial_ = false;
     bool input_read_ = false;  // some node read the file's input as it is
 
     void set_input(const ValueInfo &in) {
@@ -196,7 +201,7 @@ private:
             if (in.has_shape && dims.size() != want_.size())
                 throw Failure(FK_ERR_MODEL_LOAD, "the graph takes a " + shape_text(dims) + " input, not " + shape_text(want_));
             for (size_t i = 0; i < dims.size(); ++i) {
-                if (want_[i] >= 0 && dims[i] >= 0 && want_[i] != dims[i])
+                if (want_[i] >= 0 && dims[i] >= 0 && want_[i] != dims[i] && !(spatial_ && i >= 2))
                     throw Failure(FK_ERR_MODEL_LOAD, "the graph takes a " + shape_text(dims) + " input, not " + shape_text(want_));
                 if (want_[i] >= 0) dims[i] = want_[i];
             }
@@ -787,8 +792,8 @@ private:
 }  // namespace
 }  // namespace fk::onnx
 
-extern "C" fk_status fk_graph_from_onnx(const char *path, const int64_t *input_shape, int32_t rank, const char *plan_out,
-                                        fk_graph **out, int32_t *input_is_nhwc, fk_error *error) {
+static fk_status from_onnx(const char *path, const int64_t *input_shape, int32_t rank, const char *plan_out, bool spatial,
+                           fk_graph **out, int32_t *input_is_nhwc, fk_error *error) {
     return fk::guarded(error, FK_ERR_MODEL_LOAD, [&] {
         if (!path || !out || rank < 0 || rank > 8 || (rank > 0 && !input_shape))
             throw fk::Failure(FK_ERR_INVALID_ARGUMENT, "fk_graph_from_onnx: bad arguments");
@@ -810,7 +815,7 @@ extern "C" fk_status fk_graph_from_onnx(const char *path, const int64_t *input_s
             // pages go before finish allocates the engine's own buffers, so
             // that a 500 MB model does not peak at three copies.
             fk::onnx::Mapping source(path);
-            fk::onnx::Translator t(source.view(), fk::onnx::Shape(input_shape, input_shape + rank), graph);
+            fk::onnx::Translator t(source.view(), fk::onnx::Shape(input_shape, input_shape + rank), graph, spatial);
             t.run();
             input_nchw = t.input_nchw;
             outputs = t.outputs;
@@ -823,4 +828,15 @@ extern "C" fk_status fk_graph_from_onnx(const char *path, const int64_t *input_s
         if (input_is_nhwc) *input_is_nhwc = nhwc ? 1 : 0;
         *out = holder.release();
     });
+}
+
+extern "C" fk_status fk_graph_from_onnx(const char *path, const int64_t *input_shape, int32_t rank, const char *plan_out,
+                                        fk_graph **out, int32_t *input_is_nhwc, fk_error *error) {
+    return from_onnx(path, input_shape, rank, plan_out, false, out, input_is_nhwc, error);
+}
+
+extern "C" fk_status fk_graph_from_onnx_resized(const char *path, const int64_t *input_shape, int32_t rank,
+                                                const char *plan_out, fk_graph **out, int32_t *input_is_nhwc,
+                                                fk_error *error) {
+    return from_onnx(path, input_shape, rank, plan_out, true, out, input_is_nhwc, error);
 }

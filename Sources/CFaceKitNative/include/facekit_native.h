@@ -108,8 +108,12 @@ typedef struct fk_face {
 
 typedef struct fk_detector fk_detector;
 
+// YuNet's paths: its ONNX file, then optionally one saved plan per canvas
+// size, in fk_yunet_canvas order.
 fk_status fk_detector_open(fk_detector_kind kind, const char *const *paths, int32_t path_count,
                            fk_detector **out, fk_error *error);
+// The size of YuNet's canvas number index (0: 640 x 640); 0 past the last.
+int32_t fk_yunet_canvas(int32_t index, int32_t *width, int32_t *height);
 void fk_detector_free(fk_detector *detector);
 // Writes at most capacity faces and sets *count to the number found (which may
 // exceed capacity: call again with a larger buffer). score_threshold < 0 keeps
@@ -225,6 +229,15 @@ typedef struct fk_graph fk_graph;
 // there once the graph is built (see fk_graph_set_plan_output).
 fk_status fk_graph_from_onnx(const char *path, const int64_t *input_shape, int32_t rank, const char *plan_out,
                              fk_graph **out, int32_t *input_is_nhwc, fk_error *error);
+// As fk_graph_from_onnx, at an input height and width other than the file's
+// (a fully convolutional net, as OpenCV's importer reshapes one); whatever
+// does not follow (a fixed reshape) fails to translate.
+// graph runs in lender's activation memory instead of its own, when it fits
+// (the same net at a smaller input): 1 if so, else 0 and nothing changed. The
+// two must never run at once, and lender must be freed after graph.
+int32_t fk_graph_borrow_activations(fk_graph *graph, const fk_graph *lender);
+fk_status fk_graph_from_onnx_resized(const char *path, const int64_t *input_shape, int32_t rank, const char *plan_out,
+                                     fk_graph **out, int32_t *input_is_nhwc, fk_error *error);
 
 // dlib's ResNet face descriptor (dlib_face_recognition_resnet_model_v1.dat).
 typedef struct fk_dlib_resnet fk_dlib_resnet;

@@ -86,9 +86,17 @@ public final class FaceEngine: Sendable {
         try detectors.withLock { cache in
             if let pool = cache[backend] { return pool }
             let paths = try backend.files.map { try store.require($0, for: backend.rawValue) }
-            // YuNet's translated graph is saved as a plan (its second path).
+            // YuNet's translated graphs, one per canvas size, are saved as plans.
             var files = paths
-            if backend == .yunet, let plan = plans.path(source: paths[0], inputShape: [1, 3, 640, 640]) { files.append(plan) }
+            if backend == .yunet {
+                var plansOfCanvases: [String] = []
+                var width: Int32 = 0, height: Int32 = 0
+                while fk_yunet_canvas(Int32(plansOfCanvases.count), &width, &height) == 1,
+                      let plan = plans.path(source: paths[0], inputShape: [1, 3, Int(height), Int(width)]) {
+                    plansOfCanvases.append(plan)
+                }
+                if fk_yunet_canvas(Int32(plansOfCanvases.count), &width, &height) == 0 { files += plansOfCanvases }
+            }
             let pool = Pool(capacity: detectorCopies(backend)) { try FaceDetector(backend: backend, paths: files) }
             try pool.warmUp()
             cache[backend] = pool
