@@ -185,6 +185,7 @@ void realize_blocks(j_common_ptr cinfo) {
     for (const VirtualBlocks *a = manager->arrays; a; a = a->next) total += row_bytes(a) * a->num_rows;
     if (total == 0) return;
     uint8_t *at = manager->memory->reserve(total);
+    if (!at) ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 0);
     for (VirtualBlocks *a = manager->arrays; a; a = a->next) {
         const size_t bytes = row_bytes(a);
         a->rows = static_cast<JBLOCKARRAY>((*cinfo->mem->alloc_large)(cinfo, JPOOL_IMAGE, sizeof(JBLOCKROW) * a->num_rows));
@@ -211,8 +212,12 @@ cv::Mat decode_jpeg(const uint8_t *d, size_t n, int &orientation, const PixelTar
     use_errors(cinfo, errors);
     struct Release {
         jpeg_decompress_struct *c;
-        ~Release() { jpeg_destroy_decompress(c); }
-    } release{&cinfo};
+        CoefficientMemory *coefficients;
+        ~Release() {
+            jpeg_destroy_decompress(c);
+            if (coefficients) coefficients->oversized.reset();
+        }
+    } release{&cinfo, coefficients};
     cv::Mat out;
     std::vector<uint8_t> cmyk_row;
     if (setjmp(errors.jump)) undecodable("jpeg", errors.message);

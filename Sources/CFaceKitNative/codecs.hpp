@@ -22,15 +22,29 @@ using PixelTarget = std::function<cv::Mat(int rows, int cols)>;
 // 14-megapixel 4:2:0 photo, zeroed before each image). From malloc they were
 // fresh pages for every image of a folder: 18k page faults while indexing the
 // dataset, more than half of all. One per decode canvas; a decode uses it
-// alone. Grows to the largest image seen.
+// alone. It grows to the largest image seen up to kKept; a larger image's
+// buffers are a mapping of their own, dropped once it is decoded, as the
+// canvas does with a larger image's pixels, so that one huge photo does not
+// pin its memory for the rest of a run.
 struct CoefficientMemory {
-    std::unique_ptr<ZeroMapping> mapping;
-    uint8_t *reserve(size_t bytes) {
-        if (!mapping || mapping->length < bytes) {
-            mapping.reset();
-            mapping = std::make_unique<ZeroMapping>(bytes);
+    static constexpr size_t kKept = size_t(64) << 20;
+    std::unique_ptr<ZeroMapping> mapping, oversized;
+    // nullptr when the memory cannot be mapped (libjpeg then fails the
+    // decode: no C++ exception may cross its frames).
+    uint8_t *reserve(size_t bytes) noexcept {
+        try {
+            if (bytes > kKept) {
+                oversized = std::make_unique<ZeroMapping>(bytes);
+                return oversized->bytes();
+            }
+            if (!mapping || mapping->length < bytes) {
+                mapping.reset();
+                mapping = std::make_unique<ZeroMapping>(bytes);
+            }
+            return mapping->bytes();
+        } catch (...) {
+            return nullptr;
         }
-        return mapping->bytes();
     }
 };
 
