@@ -45,7 +45,6 @@ class YuNetDetector final : public Detector {
     };
     std::string onnx_;
     Canvas canvases_[kCanvases];  // destroyed last to first: the smaller ones borrow from canvas 0
-    bool graphs_ = false;
     std::vector<std::string> names_;
     cv::Mat padded_;  // reused between calls
     cv::Mat small_;   // a small image with deepface's border, reused between calls
@@ -71,7 +70,8 @@ class YuNetDetector final : public Detector {
         return true;
     }
 
-    // The smallest canvas that holds a pw x ph image and could be made.
+    // The smallest canvas that holds a pw x ph image and could be made
+    // (canvas 0, which holds any, already is).
     Canvas &canvas_for(int pw, int ph) {
         int best = 0;
         for (int i = 1; i < kCanvases; ++i) {
@@ -80,7 +80,7 @@ class YuNetDetector final : public Detector {
             if (c.width * c.height < canvases_[best].width * canvases_[best].height) best = i;
         }
         Canvas &c = canvases_[best];
-        if (!c.graph && (best == 0 || !make_graph(c))) return canvases_[0];
+        if (!c.graph && !make_graph(c)) return canvases_[0];
         return c;
     }
 
@@ -98,10 +98,7 @@ public:
             if (paths.size() == size_t(1 + kCanvases)) canvases_[i].plan = paths[size_t(1 + i)];
         }
         const char *engine = std::getenv("FACEKIT_ENGINE");
-        if ((!engine || std::string(engine) != "opencv") && make_graph(canvases_[0])) {
-            graphs_ = true;
-            return;
-        }
+        if ((!engine || std::string(engine) != "opencv") && make_graph(canvases_[0])) return;
         try {
             net_ = cv::dnn::readNetFromONNX(paths[0]);
         } catch (const cv::Exception &e) {
@@ -113,7 +110,7 @@ public:
     // of a grid `grid[s]` anchors wide.
     std::vector<const float *> run(const cv::Mat &img, int pw, int ph, int grid[3]) {
         std::vector<const float *> heads;
-        if (!graphs_) {
+        if (!canvases_[0].graph) {  // OpenCV's importer
             cv::copyMakeBorder(img, padded_, 0, ph - img.rows, 0, pw - img.cols, cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
             net_.setInput(cv::dnn::blobFromImage(padded_));
             net_.forward(outs_, names_);

@@ -186,6 +186,19 @@ fk::ZeroMapping::ZeroMapping(size_t bytes) : length(std::max<size_t>(bytes, 1)) 
 fk::ZeroMapping::~ZeroMapping() { munmap(base, length); }
 
 namespace fk {
+// `mapping` (of `bytes`) to write the next image into. When an image made
+// earlier still holds it (a caller keeping that image), the image keeps it
+// and a fresh one is mapped: true then.
+static bool reuse_mapping(std::shared_ptr<ZeroMapping> &mapping, size_t bytes) {
+    if (mapping && mapping.use_count() > 1) mapping.reset();
+    const bool fresh = !mapping;
+    if (fresh) mapping = std::make_shared<ZeroMapping>(bytes);
+    // Pairs with the release in the last holder's reference drop: its reads
+    // of the old pixels happen before they are overwritten.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return fresh;
+}
+
 // A canvas's room for making its images' padded pixels (whole_pixels of a
 // virtually padded image: detectors other than YuNet read the whole padded
 // image). Every interior starts at the same byte, kInteriorAt, so images of
@@ -226,15 +239,7 @@ struct PaddedScratch {
             origin = memory->bytes();
         } else {
             std::lock_guard<std::mutex> guard(lock);
-            // Still held by an image made earlier: it keeps that mapping.
-            if (mapping && mapping.use_count() > 1) mapping.reset();
-            if (!mapping) {
-                mapping = std::make_shared<ZeroMapping>(kBytes);
-                dirty_rows = 0;
-            }
-            // Pairs with the release in the last holder's reference drop:
-            // its reads of the old pixels happen before they are cleared.
-            std::atomic_thread_fence(std::memory_order_acquire);
+            if (reuse_mapping(mapping, kBytes)) dirty_rows = 0;
             uint8_t *at = mapping->bytes() + kInteriorAt;
             if (!(step == dirty_step && row_bytes == dirty_row_bytes && rows == dirty_rows))
                 for (int r = 0; r < dirty_rows; ++r) std::memset(at + size_t(r) * dirty_step, 0, dirty_row_bytes);
@@ -279,13 +284,7 @@ struct fk_canvas {
         if (length > kCanvasBytes) {
             memory = std::make_shared<fk::ZeroMapping>(length);
         } else {
-            // Still held by an image decoded earlier (a caller keeping it):
-            // that image keeps this mapping, the canvas takes a new one.
-            if (mapping && mapping.use_count() > 1) mapping.reset();
-            if (!mapping) mapping = std::make_shared<fk::ZeroMapping>(kCanvasBytes);
-            // Pairs with the release in the last holder's reference drop:
-            // its reads of the old pixels happen before they are overwritten.
-            std::atomic_thread_fence(std::memory_order_acquire);
+            fk::reuse_mapping(mapping, kCanvasBytes);
             memory = mapping;
         }
         out.mat = cv::Mat(rows, cols, CV_8UC3, memory->bytes(), step);
@@ -487,9 +486,9 @@ fk_status fk_image_draw_face(fk_image *image, int32_t x, int32_t y, int32_t w, i
                              const float *points, int32_t point_count, const char *label,
                              fk_error *error) {
     return fk::guarded(error, FK_ERR_INTERNAL, [&] {
-        fk::whole_pixels(image);  // refuses a crop made only for fitting
+        const cv::Mat &pixels = fk::whole_pixels(image);  // refuses a crop made only for fitting
         if (image->virtual_pad) {  // drawn on, so made whole and its own
-            image->mat = fk::whole_pixels(image);
+            image->mat = pixels;
             image->keep = image->made_keep;
             image->virtual_pad = false;
         }

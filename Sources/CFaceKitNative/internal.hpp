@@ -41,8 +41,8 @@ struct fk_image {
     // images are padded whole): what fk_image_pad_zero's virtual image is made of.
     cv::Mat prepadded;
     // Set on a crop computed only where fk_preprocess_fit reads it for these
-    // (width, height) targets (see fk_align_deepface): zero elsewhere, so
-    // nothing else may read it.
+    // (width, height) targets (see fk_align_deepface), so nothing else may
+    // read it.
     std::vector<std::pair<int32_t, int32_t>> fit_only;
     // With fit_only, when set: `mat` holds only the computed rows and
     // columns, in order, of a crop fit_rows.size() x fit_cols.size();

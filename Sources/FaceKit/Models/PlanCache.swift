@@ -34,6 +34,14 @@ public struct PlanCache: Sendable {
         return path(sha256: sha, inputShape: inputShape, tag: tag)
     }
 
+    /// The plan files for `source` at each of `inputShapes`, its digest
+    /// taken once; nil unless every one has a path.
+    public func paths(source: String, inputShapes: [[Int]], tag: String = "") -> [String]? {
+        guard enabled, let sha = try? digests.sha256(ofFile: source) else { return nil }
+        let found = inputShapes.compactMap { path(sha256: sha, inputShape: $0, tag: tag) }
+        return found.count == inputShapes.count ? found : nil
+    }
+
     /// As `path(source:...)`, for a caller that already holds the digest.
     public func path(sha256: String, inputShape: [Int], tag: String = "") -> String? {
         guard enabled else { return nil }

@@ -89,13 +89,10 @@ public final class FaceEngine: Sendable {
             // YuNet's translated graphs, one per canvas size, are saved as plans.
             var files = paths
             if backend == .yunet {
-                var plansOfCanvases: [String] = []
+                var shapes: [[Int]] = []
                 var width: Int32 = 0, height: Int32 = 0
-                while fk_yunet_canvas(Int32(plansOfCanvases.count), &width, &height) == 1,
-                      let plan = plans.path(source: paths[0], inputShape: [1, 3, Int(height), Int(width)]) {
-                    plansOfCanvases.append(plan)
-                }
-                if fk_yunet_canvas(Int32(plansOfCanvases.count), &width, &height) == 0 { files += plansOfCanvases }
+                while fk_yunet_canvas(Int32(shapes.count), &width, &height) == 1 { shapes.append([1, 3, Int(height), Int(width)]) }
+                files += plans.paths(source: paths[0], inputShapes: shapes) ?? []
             }
             let pool = Pool(capacity: detectorCopies(backend)) { try FaceDetector(backend: backend, paths: files) }
             try pool.warmUp()

@@ -1,6 +1,6 @@
 import CFaceKitNative
 
-/// Process-wide memory policy, for the program that owns the process (the
+/// Process-wide memory (and idle-thread) policy, for the program that owns the process (the
 /// CLI, the server), not for a library call to impose on its host. Measured
 /// on one base image against 20 (SFace + yunet, scripts/bench-deepface.sh).
 public enum ProcessMemory {
